@@ -1,0 +1,3 @@
+from benchsel.cli import app
+
+app()

@@ -1,0 +1,50 @@
+"""Model adapters: build a catalog architecture for the user's classes and predict.
+
+OpenMMLab (registries, scopes, configs, data samples) stays behind these modules; callers see
+:class:`LoadedModel` and canonical predictions only. Heavy imports happen on first use.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from benchsel.adapters.base import ClassSpec, LoadedModel
+from benchsel.adapters.checkpoint import LoadReport, load_checkpoint
+from benchsel.catalog import Architecture, load_catalog
+
+
+def build_model(
+    arch: Architecture | str,
+    classes: ClassSpec,
+    *,
+    variant: str | None = None,
+    input_size: tuple[int, int] | None = None,
+    device: str = "cpu",
+    checkpoint: str | None = None,
+    cache_dir: Path | None = None,
+) -> LoadedModel:
+    """Build ``arch`` for ``classes``; load ``checkpoint`` (path or URL) if given.
+
+    ``input_size`` (height, width) defaults to the variant's, then the catalog entry's.
+    Nothing is downloaded unless ``checkpoint`` is a URL.
+    """
+    if isinstance(arch, str):
+        arch = load_catalog().get(arch)
+    var = arch.variant(variant)
+    size = input_size or (var.input_size if var and var.input_size else None) or arch.input_size
+    loaded: LoadedModel
+    if arch.package == "mmdet":
+        from benchsel.adapters.mmdet import MMDetModel
+
+        loaded = MMDetModel(arch, classes, variant, tuple(size), device)  # type: ignore[arg-type]
+    else:
+        from benchsel.adapters.mmseg import MMSegModel
+
+        loaded = MMSegModel(arch, classes, variant, tuple(size), device)  # type: ignore[arg-type]
+    if checkpoint is not None:
+        loaded.load_report = load_checkpoint(loaded.model, checkpoint, cache_dir)
+        loaded.model.eval()
+    return loaded
+
+
+__all__ = ["ClassSpec", "LoadReport", "LoadedModel", "build_model", "load_checkpoint"]

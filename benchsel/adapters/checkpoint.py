@@ -1,0 +1,155 @@
+"""Checkpoints from a local path or a URL, loaded without arbitrary unpickling.
+
+``torch.load(weights_only=True)`` refuses every pickled global not on an allow-list; the list
+here adds only what OpenMMLab checkpoints carry besides tensors (numpy arrays and scalars in
+``meta``, mmengine's ``HistoryBuffer`` in the message hub). A payload that tries to run code is
+refused before it runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchsel.errors import CheckpointError
+
+DEFAULT_CACHE = Path(os.environ.get("BENCHSEL_CACHE", Path.home() / ".cache" / "benchsel"))
+
+
+@dataclass
+class LoadReport:
+    """What a checkpoint contributed to a model."""
+
+    loaded: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    shape_mismatch: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.loaded)} tensors loaded, {len(self.missing)} missing, "
+            f"{len(self.unexpected)} unexpected, {len(self.shape_mismatch)} skipped for shape"
+        )
+
+
+def fetch_checkpoint(source: str, cache_dir: Path | None = None) -> Path:
+    """A local file for ``source`` (path, ``file://`` or ``http(s)://`` URL; URLs are cached)."""
+    if source.startswith(("http://", "https://")):
+        return _download(source, (cache_dir or DEFAULT_CACHE) / "checkpoints")
+    path = Path(source.removeprefix("file://")).expanduser()
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    return path
+
+
+def _download(url: str, cache: Path) -> Path:
+    name = Path(urllib.request.url2pathname(url.split("?")[0])).name or "checkpoint.pth"
+    target = cache / hashlib.sha256(url.encode()).hexdigest()[:16] / name
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
+            shutil.copyfileobj(resp, out)
+        os.replace(tmp, target)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise CheckpointError(f"cannot download checkpoint {url}: {exc}") from None
+    return target
+
+
+def _allowed_globals() -> list[Any]:
+    import numpy as np
+
+    allowed: list[Any] = [np.ndarray, np.dtype]
+    core = getattr(np, "_core", None) or np.core
+    for mod_name in ("numpy.core.multiarray", "numpy._core.multiarray"):
+        allowed.append((core.multiarray._reconstruct, f"{mod_name}._reconstruct"))
+        allowed.append((core.multiarray.scalar, f"{mod_name}.scalar"))
+    for kind in ("bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32"):
+        allowed.append(type(np.dtype(kind)))
+    allowed.append(type(np.dtype("float64")))
+    try:
+        from mmengine.logging.history_buffer import HistoryBuffer
+
+        allowed.append(HistoryBuffer)
+    except ImportError:  # pragma: no cover - mmengine is a dependency
+        pass
+    return allowed
+
+
+def load_checkpoint_file(path: Path) -> dict[str, Any]:
+    """Load a checkpoint with weights-only unpickling; refuse anything else with a clear error."""
+    import pickle
+
+    import torch
+
+    try:
+        with torch.serialization.safe_globals(_allowed_globals()):
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unpickling refused"
+        raise CheckpointError(
+            f"refused to load {path}: it contains objects outside the weights-only allow-list "
+            f"(possible code payload). Detail: {first}"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from None
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path}: expected a dict checkpoint, got {type(obj).__name__}")
+    return obj
+
+
+def extract_state_dict(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    """The model weights of a checkpoint (``state_dict`` / ``model`` key, or the dict itself)."""
+    import torch
+
+    state = checkpoint
+    for key in ("state_dict", "model"):
+        if isinstance(checkpoint.get(key), dict):
+            state = checkpoint[key]
+            break
+    tensors = {
+        k.removeprefix("module."): v for k, v in state.items() if isinstance(v, torch.Tensor)
+    }
+    if not tensors:
+        raise CheckpointError("checkpoint holds no tensors")
+    return tensors
+
+
+def apply_state_dict(model: Any, state: dict[str, Any]) -> LoadReport:
+    """Copy matching tensors into ``model``; heads sized for other classes are skipped."""
+    own = model.state_dict()
+    report = LoadReport()
+    usable = {}
+    for name, tensor in state.items():
+        if name not in own:
+            report.unexpected.append(name)
+        elif own[name].shape != tensor.shape:
+            report.shape_mismatch.append(
+                f"{name}: checkpoint {tuple(tensor.shape)} vs model {tuple(own[name].shape)}"
+            )
+        else:
+            usable[name] = tensor
+            report.loaded.append(name)
+    report.missing = [n for n in own if n not in usable]
+    if not usable:
+        raise CheckpointError(
+            "no tensor of the checkpoint matches the model; is it for another architecture?"
+        )
+    model.load_state_dict(usable, strict=False)
+    return report
+
+
+def load_checkpoint(model: Any, source: str, cache_dir: Path | None = None) -> LoadReport:
+    """Fetch ``source`` and load its weights into ``model``."""
+    path = fetch_checkpoint(source, cache_dir)
+    return apply_state_dict(model, extract_state_dict(load_checkpoint_file(path)))

@@ -1,0 +1,119 @@
+"""Model adapter for mmdet: detection, instance and panoptic architectures."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from benchsel.adapters import openmmlab
+from benchsel.adapters.base import ClassSpec, LoadedModel
+from benchsel.catalog import Architecture
+from benchsel.predictions import (
+    Detections,
+    PanopticPrediction,
+    PanopticSegment,
+    Prediction,
+)
+
+
+class MMDetModel(LoadedModel):
+    """An mmdet model built for the user's classes."""
+
+    def __init__(
+        self,
+        arch: Architecture,
+        classes: ClassSpec,
+        variant: str | None,
+        input_size: tuple[int, int],
+        device: str,
+    ) -> None:
+        self.arch, self.classes, self.input_size, self.device = arch, classes, input_size, device
+        self.task = "panoptic" if "panoptic" in arch.tasks else arch.primary_task
+        cfg = openmmlab.load_config(arch, variant)
+        openmmlab.strip_pretrained(cfg.model)
+        openmmlab.sync_bn_to_bn(cfg.model)
+        openmmlab.set_num_classes(cfg.model, classes, semantic=False)
+        self.config = cfg
+        self.model = openmmlab.build_from_config(cfg, "mmdet", device)
+        self.model.dataset_meta = {
+            "classes": classes.names,
+            "thing_classes": classes.names[: classes.num_things],
+            "stuff_classes": classes.names[classes.num_things :],
+        }
+        _patch_known_bugs(self.model)
+        from mmcv.transforms import Compose
+        from mmengine.registry import DefaultScope
+
+        with DefaultScope.overwrite_default_scope("mmdet"):
+            self._pipeline = Compose(openmmlab.test_pipeline(cfg, "mmdet", input_size))
+
+    def preprocess(self, images: Sequence[np.ndarray]) -> dict[str, Any]:
+        from mmengine.dataset import pseudo_collate
+
+        samples = []
+        for i, image in enumerate(images):
+            bgr = np.ascontiguousarray(image[..., ::-1])
+            samples.append(self._pipeline({"img": bgr, "img_id": i}))
+        batch = pseudo_collate(samples)
+        return self.model.data_preprocessor(batch, False)
+
+    def forward_tensor(self, inputs: Any) -> Any:
+        return self.model(inputs["inputs"], inputs["data_samples"], mode="tensor")
+
+    def postprocess(self, batch: dict[str, Any]) -> list[Prediction]:
+        results = self.model(batch["inputs"], batch["data_samples"], mode="predict")
+        return [self._convert(r) for r in results]
+
+    def predict(self, images: Sequence[np.ndarray]) -> list[Prediction]:
+        import torch
+
+        with torch.no_grad():
+            return self.postprocess(self.preprocess(images))
+
+    def _convert(self, sample: Any) -> Prediction:
+        if self.task == "panoptic":
+            return _panoptic(sample, self.classes)
+        inst = sample.pred_instances
+        masks = None
+        if "masks" in inst:
+            masks = inst.masks.detach().cpu().numpy().astype(bool)
+            if masks.ndim == 2:  # no detections: (0, H) -> (0, H, W)
+                masks = masks.reshape(0, *sample.ori_shape)
+        return Detections(
+            boxes=inst.bboxes.detach().cpu().numpy().astype(np.float32).reshape(-1, 4),
+            scores=inst.scores.detach().cpu().numpy().astype(np.float32),
+            labels=inst.labels.detach().cpu().numpy().astype(np.int64),
+            masks=masks,
+        )
+
+
+def _panoptic(sample: Any, classes: ClassSpec) -> PanopticPrediction:
+    """mmdet encodes panoptic output as ``label + instance * INSTANCE_OFFSET``; void = #classes."""
+    from mmdet.evaluation.functional import INSTANCE_OFFSET
+
+    raw = sample.pred_panoptic_seg.sem_seg[0].detach().cpu().numpy().astype(np.int64)
+    segment_map = np.zeros(raw.shape, dtype=np.int32)
+    segments = []
+    void = len(classes.names)
+    for value in np.unique(raw):
+        label = int(value % INSTANCE_OFFSET)
+        if label >= void:
+            continue
+        seg_id = len(segments) + 1
+        segment_map[raw == value] = seg_id
+        segments.append(PanopticSegment(seg_id, label, label < classes.num_things))
+    return PanopticPrediction(segment_map, segments)
+
+
+def _patch_known_bugs(model: Any) -> None:
+    """Work around upstream bugs that break freshly built models."""
+    from mmdet.models.dense_heads import SSDHead
+
+    head = getattr(model, "bbox_head", None)
+    if isinstance(head, SSDHead) and not hasattr(head, "loss_cls"):
+        # mmdet 3.3.0: SSDHead never builds `loss_cls`, but BaseDenseHead._predict_by_feat_single
+        # reads `self.loss_cls.custom_cls_channels` -> "'SSDHead' object has no attribute
+        # 'loss_cls'" at inference. SSD scores are a plain softmax, so None is the right value.
+        object.__setattr__(head, "loss_cls", None)

@@ -1,0 +1,76 @@
+"""Model adapter for mmseg: semantic segmentation architectures."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from benchsel.adapters import openmmlab
+from benchsel.adapters.base import ClassSpec, LoadedModel
+from benchsel.catalog import Architecture
+from benchsel.predictions import Prediction, SemanticMap
+
+# Encoder-decoders downsample by up to 32: pad test inputs to a multiple (cropped back after).
+_TEST_SIZE_DIVISOR = 32
+
+
+class MMSegModel(LoadedModel):
+    """An mmseg model built for the user's classes; inference is whole-image at ``input_size``."""
+
+    def __init__(
+        self,
+        arch: Architecture,
+        classes: ClassSpec,
+        variant: str | None,
+        input_size: tuple[int, int],
+        device: str,
+    ) -> None:
+        self.arch, self.classes, self.input_size, self.device = arch, classes, input_size, device
+        self.task = "semantic"
+        cfg = openmmlab.load_config(arch, variant)
+        openmmlab.strip_pretrained(cfg.model)
+        openmmlab.sync_bn_to_bn(cfg.model)
+        openmmlab.set_num_classes(cfg.model, classes, semantic=True)
+        # Deployment inference is one forward over the resized image, not sliding windows.
+        cfg.model.test_cfg = {"mode": "whole"}
+        cfg.model.data_preprocessor["test_cfg"] = {"size_divisor": _TEST_SIZE_DIVISOR}
+        self.config = cfg
+        self.model = openmmlab.build_from_config(cfg, "mmseg", device)
+        self.model.dataset_meta = {
+            "classes": classes.names,
+            "palette": _palette(len(classes.names)),
+        }
+        from mmcv.transforms import Compose
+        from mmengine.registry import DefaultScope
+
+        with DefaultScope.overwrite_default_scope("mmseg"):
+            self._pipeline = Compose(openmmlab.test_pipeline(cfg, "mmseg", input_size))
+
+    def preprocess(self, images: Sequence[np.ndarray]) -> dict[str, Any]:
+        from mmengine.dataset import pseudo_collate
+
+        samples = [self._pipeline({"img": np.ascontiguousarray(im[..., ::-1])}) for im in images]
+        return self.model.data_preprocessor(pseudo_collate(samples), False)
+
+    def forward_tensor(self, inputs: Any) -> Any:
+        return self.model(inputs["inputs"], inputs["data_samples"], mode="tensor")
+
+    def postprocess(self, batch: dict[str, Any]) -> list[Prediction]:
+        results = self.model(batch["inputs"], batch["data_samples"], mode="predict")
+        return [
+            SemanticMap(r.pred_sem_seg.data[0].detach().cpu().numpy().astype(np.int64))
+            for r in results
+        ]
+
+    def predict(self, images: Sequence[np.ndarray]) -> list[Prediction]:
+        import torch
+
+        with torch.no_grad():
+            return self.postprocess(self.preprocess(images))
+
+
+def _palette(n: int) -> list[list[int]]:
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, size=(n, 3)).tolist()

@@ -1,0 +1,125 @@
+"""Config surgery shared by the mmdet and mmseg adapters.
+
+Everything here edits an mmengine ``Config`` so that the stock OpenMMLab config builds offline,
+for the user's classes, at the requested input size.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from benchsel.adapters.base import ClassSpec
+from benchsel.catalog import Architecture
+
+_LOADERS = ("LoadImageFromFile",)
+_ANNOTATION_LOADERS = ("LoadAnnotations", "LoadPanopticAnnotations")
+
+
+def load_config(arch: Architecture, variant: str | None) -> Any:
+    """The stock config with the variant's overrides merged in."""
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(str(arch.config_path()))
+    var = arch.variant(variant)
+    if var is not None and var.overrides:
+        cfg.merge_from_dict(copy.deepcopy(var.overrides))
+    return cfg
+
+
+def strip_pretrained(node: Any) -> None:
+    """Drop pretrained-weight downloads (``init_cfg`` of type Pretrained, ``pretrained=``)."""
+    if isinstance(node, dict):
+        init_cfg = node.get("init_cfg")
+        if isinstance(init_cfg, dict) and init_cfg.get("type") == "Pretrained":
+            node["init_cfg"] = None
+        if isinstance(node.get("pretrained"), str):
+            node["pretrained"] = None
+        for value in node.values():
+            strip_pretrained(value)
+    elif isinstance(node, list | tuple):
+        for value in node:
+            strip_pretrained(value)
+
+
+def sync_bn_to_bn(node: Any) -> None:
+    """SyncBN needs a process group; single-process runs use plain BN (same statistics)."""
+    if isinstance(node, dict):
+        if node.get("type") in ("SyncBN", "MMSyncBN"):
+            node["type"] = "BN"
+        for value in node.values():
+            sync_bn_to_bn(value)
+    elif isinstance(node, list | tuple):
+        for value in node:
+            sync_bn_to_bn(value)
+
+
+def set_num_classes(node: Any, classes: ClassSpec, semantic: bool) -> None:
+    """Resize every classifier in the model config to the user's classes.
+
+    ``num_classes`` means thing classes in mmdet and all classes in mmseg; panoptic heads carry
+    ``num_things_classes`` / ``num_stuff_classes``; Mask2Former's ``loss_cls.class_weight`` has
+    one entry per class plus one for "no object".
+    """
+    total = len(classes.names)
+    if isinstance(node, dict):
+        if "num_classes" in node:
+            node["num_classes"] = total if semantic else classes.num_things
+        if "num_things_classes" in node:
+            node["num_things_classes"] = classes.num_things
+        if "num_stuff_classes" in node:
+            node["num_stuff_classes"] = classes.num_stuff
+        loss_cls = node.get("loss_cls")
+        if isinstance(loss_cls, dict) and isinstance(loss_cls.get("class_weight"), list):
+            head_classes = total if semantic or "num_stuff_classes" in node else classes.num_things
+            weights = loss_cls["class_weight"]
+            loss_cls["class_weight"] = [1.0] * head_classes + [weights[-1]]
+        for value in node.values():
+            set_num_classes(value, classes, semantic)
+    elif isinstance(node, list | tuple):
+        for value in node:
+            set_num_classes(value, classes, semantic)
+
+
+def test_pipeline(cfg: Any, scope: str, input_size: tuple[int, int]) -> list[dict[str, Any]]:
+    """The config's test pipeline, reading arrays instead of files, at ``input_size`` (H, W)."""
+    pipeline = cfg.get("test_pipeline") or cfg.test_dataloader.dataset.pipeline
+    height, width = input_size
+    out: list[dict[str, Any]] = []
+    for step in copy.deepcopy(pipeline):
+        kind = str(step["type"]).split(".")[-1]
+        if kind in _ANNOTATION_LOADERS:
+            continue
+        if kind in _LOADERS:
+            step = {"type": f"{scope}.LoadImageFromNDArray"}
+        elif kind == "Resize":
+            step["scale"] = (width, height)
+        elif kind == "Pad" and step.get("size") is not None:
+            step["size"] = (width, height)
+        out.append(dict(step))
+    return out
+
+
+def build_from_config(cfg: Any, scope: str, device: str) -> Any:
+    """Build and initialise the model of ``cfg`` (no pretrained downloads) on ``device``."""
+    from mmengine.registry import DefaultScope
+
+    registry = _registry(scope)
+    with DefaultScope.overwrite_default_scope(scope):
+        model = registry.build(cfg.model)
+    model.init_weights()
+    return model.to(device).eval()
+
+
+def _registry(scope: str) -> Any:
+    if scope == "mmdet":
+        from mmdet.registry import MODELS
+        from mmdet.utils import register_all_modules
+
+        register_all_modules(init_default_scope=False)
+        return MODELS
+    from mmseg.registry import MODELS as SEG_MODELS
+    from mmseg.utils import register_all_modules as register_seg
+
+    register_seg(init_default_scope=False)
+    return SEG_MODELS

@@ -1,0 +1,176 @@
+"""The architecture catalog: typed entries loaded from ``architectures.yaml``."""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from benchsel.errors import CatalogError
+
+Task = Literal["detection", "instance", "semantic", "panoptic"]
+Family = Literal[
+    "yolo",
+    "ssd",
+    "retinanet",
+    "dino",
+    "mask_rcnn",
+    "mask2former",
+    "unet",
+    "panoptic_fpn",
+    "fcn",
+    "deeplabv3plus",
+]
+Package = Literal["mmdet", "mmseg"]
+TASKS: tuple[Task, ...] = ("detection", "instance", "semantic", "panoptic")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Reference(_Strict):
+    """Published numbers for the stock config, with where they were published."""
+
+    dataset: str
+    metrics: dict[str, float]
+    source: str
+    weights: str | None = None
+    params_m: float | None = None
+    gflops: float | None = None
+    complexity_source: str | None = None
+    train_memory_gb: float | None = None
+    inference_ms: float | None = None
+    inference_conditions: str | None = None
+
+
+class Variant(_Strict):
+    """A named edit of the stock config (dotted mmengine keys), e.g. a light CPU variant."""
+
+    description: str
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    input_size: tuple[int, int] | None = None
+
+
+class Architecture(_Strict):
+    """One catalog entry: an OpenMMLab config plus what benchsel needs to know about it."""
+
+    id: str
+    family: Family
+    tasks: tuple[Task, ...]
+    package: Package
+    config: str
+    input_size: tuple[int, int]
+    description: str
+    reference: Reference
+    variants: dict[str, Variant] = Field(default_factory=dict)
+
+    @property
+    def primary_task(self) -> Task:
+        return self.tasks[0]
+
+    def variant(self, name: str | None) -> Variant | None:
+        """The named variant (None for the stock config)."""
+        if name is None or name == "default":
+            return None
+        if name not in self.variants:
+            known = ", ".join(["default", *self.variants]) or "default"
+            raise CatalogError(f"{self.id} has no variant {name!r}; known variants: {known}")
+        return self.variants[name]
+
+    def config_path(self) -> Path:
+        """Absolute path of the config file inside the installed mmdet/mmseg wheel."""
+        import importlib.util
+
+        spec = importlib.util.find_spec(self.package)
+        if spec is None or spec.origin is None:
+            raise CatalogError(f"{self.id} needs {self.package}, which is not installed")
+        path = Path(spec.origin).parent / ".mim" / "configs" / self.config
+        if not path.is_file():
+            raise CatalogError(f"{self.id}: config {self.config} not found in {self.package}")
+        return path
+
+    def summary(self) -> dict[str, Any]:
+        """Flat, JSON-ready description used by ``benchsel list --json``."""
+        return {
+            "id": self.id,
+            "family": self.family,
+            "tasks": list(self.tasks),
+            "package": self.package,
+            "config": self.config,
+            "input_size": list(self.input_size),
+            "variants": {k: v.description for k, v in self.variants.items()},
+            "description": self.description,
+            "reference": self.reference.model_dump(exclude_none=True),
+        }
+
+
+class Unavailable(_Strict):
+    """Ids users look for that this install cannot provide, and why."""
+
+    ids: tuple[str, ...]
+    family: Family
+    reason: str
+
+
+class Catalog(_Strict):
+    schema_version: int
+    architectures: tuple[Architecture, ...]
+    unavailable: tuple[Unavailable, ...] = ()
+
+    def ids(self) -> list[str]:
+        return [a.id for a in self.architectures]
+
+    def get(self, arch_id: str) -> Architecture:
+        """The entry for ``arch_id``; unknown ids raise with the closest known ids."""
+        for arch in self.architectures:
+            if arch.id == arch_id:
+                return arch
+        for group in self.unavailable:
+            if arch_id in group.ids:
+                raise CatalogError(f"{arch_id} is not available: {group.reason}")
+        close = difflib.get_close_matches(arch_id, self.ids(), n=3, cutoff=0.4)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        raise CatalogError(
+            f"unknown architecture {arch_id!r}.{hint} Run `benchsel list` for all ids."
+        )
+
+    def select(self, pattern: str = "*", task: Task | None = None) -> list[Architecture]:
+        """Entries whose id matches a shell-style wildcard and (optionally) support ``task``."""
+        return [
+            a
+            for a in self.architectures
+            if fnmatch.fnmatch(a.id, pattern) and (task is None or task in a.tasks)
+        ]
+
+
+def load_catalog(path: Path | None = None) -> Catalog:
+    """Load and validate a catalog file (the bundled one by default)."""
+    if path is None:
+        return _bundled_catalog()
+    return _parse(path.read_text(), str(path))
+
+
+@lru_cache(maxsize=1)
+def _bundled_catalog() -> Catalog:
+    text = resources.files("benchsel.catalog").joinpath("architectures.yaml").read_text()
+    return _parse(text, "benchsel/catalog/architectures.yaml")
+
+
+def _parse(text: str, where: str) -> Catalog:
+    try:
+        data = yaml.safe_load(text)
+        catalog = Catalog.model_validate(data)
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise CatalogError(f"invalid catalog {where}: {exc}") from exc
+    ids = catalog.ids()
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise CatalogError(f"invalid catalog {where}: duplicate ids {duplicates}")
+    return catalog

@@ -1,0 +1,278 @@
+"""The suite file: what to benchmark, on which data, under which budgets and constraints.
+
+Validated once, strictly, at the edge (unknown keys are errors); the rest of benchsel trusts it.
+Relative paths resolve against the suite file's folder.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from benchsel.catalog import Task, load_catalog
+from benchsel.errors import BenchselError, SuiteError
+
+DataFormat = Literal["auto", "coco", "coco_panoptic", "mask_folder", "voc"]
+SemanticLoss = Literal["ce", "weighted_ce", "dice_ce", "focal"]
+Precision = Literal["fp32", "fp16"]
+Device = Literal["auto", "cpu", "cuda"]
+Size = tuple[int, int]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SplitSpec(_Strict):
+    """A seeded fraction split of one image set, used when no explicit val split is given."""
+
+    val_fraction: float = Field(0.2, gt=0, lt=1)
+    seed: int = 0
+
+
+class SampleSpec(_Strict):
+    """Built-in generated sample data (written into the output folder on first run)."""
+
+    images: int = Field(240, ge=4, le=100_000)
+    size: int = Field(128, ge=32, le=2048)
+    seed: int = 0
+
+
+class DatasetSpec(_Strict):
+    """Where the user's data lives and how to read it."""
+
+    path: Path | None = Field(None, description="Dataset root (or annotation file).")
+    sample: SampleSpec | None = Field(None, description="Use built-in generated data instead.")
+    format: DataFormat = "auto"
+    train: str | None = Field(None, description="Train split: annotation file or folder.")
+    val: str | None = Field(None, description="Val split: annotation file or folder.")
+    split: SplitSpec | None = None
+    classes: list[str] | None = Field(None, description="Class names (mask folders).")
+    ignore_index: int = Field(255, ge=0, le=255)
+
+    @model_validator(mode="after")
+    def _split_xor_explicit(self) -> DatasetSpec:
+        if (self.path is None) == (self.sample is None):
+            raise ValueError("give exactly one of `path` (your data) or `sample` (built-in data)")
+        if self.split is not None and self.val is not None:
+            raise ValueError("give either an explicit `val` split or a fraction `split`, not both")
+        return self
+
+
+class Candidate(_Strict):
+    """One catalog architecture to try, with optional variants."""
+
+    id: str
+    task: Task | None = Field(None, description="Defaults to the suite's task, then the model's.")
+    variants: list[str] = Field(default_factory=lambda: ["default"])
+    input_size: Size | None = Field(None, description="[height, width] for train and test.")
+    losses: list[SemanticLoss] | None = Field(None, description="Semantic models: loss variants.")
+    checkpoint: str | None = Field(None, description="Local path or URL to start from.")
+
+    @field_validator("input_size")
+    @classmethod
+    def _positive_size(cls, v: Size | None) -> Size | None:
+        if v is not None and (v[0] < 32 or v[1] < 32):
+            raise ValueError("input_size must be at least [32, 32]")
+        return v
+
+
+class TrainingSpec(_Strict):
+    """The fine-tuning budget; 0 iterations means evaluate the checkpoint as it is."""
+
+    iterations: int | None = Field(None, ge=0)
+    epochs: int | None = Field(None, ge=0)
+    max_minutes: float | None = Field(None, gt=0, description="Wall-clock cap per trial.")
+    batch_size: int = Field(8, ge=1)
+    lr_scale: Literal["linear", "none"] = "linear"
+    augmentation: Literal["default", "strong"] = "default"
+    data_fractions: list[float] = Field(default_factory=lambda: [1.0])
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    amp: bool = Field(True, description="Mixed precision when training on a GPU.")
+
+    @model_validator(mode="after")
+    def _one_budget(self) -> TrainingSpec:
+        if self.iterations is not None and self.epochs is not None:
+            raise ValueError("give `iterations` or `epochs`, not both")
+        if self.iterations is None and self.epochs is None:
+            self.iterations = 0
+        return self
+
+    @field_validator("data_fractions")
+    @classmethod
+    def _fractions(cls, v: list[float]) -> list[float]:
+        if not v or any(not 0 < f <= 1 for f in v):
+            raise ValueError("data fractions must be in (0, 1]")
+        return sorted(set(v))
+
+
+class MeasurementSpec(_Strict):
+    """How latency, throughput and memory are measured."""
+
+    input_size: Size | None = Field(None, description="Deployment [height, width].")
+    batch_sizes: list[int] = Field(default_factory=lambda: [1, 8])
+    precision: list[Precision] = Field(default_factory=lambda: ["fp32"])
+    device: Device = "auto"
+    warmup_iters: int = Field(5, ge=0)
+    min_iters: int = Field(20, ge=1)
+    min_seconds: float = Field(2.0, ge=0)
+    threads: int | None = Field(None, ge=1, description="CPU threads (torch.set_num_threads).")
+
+    @field_validator("batch_sizes")
+    @classmethod
+    def _batches(cls, v: list[int]) -> list[int]:
+        if not v or any(b < 1 for b in v):
+            raise ValueError("batch sizes must be positive")
+        return sorted(set(v))
+
+
+class Constraints(_Strict):
+    """What the user needs; used to filter and rank candidates."""
+
+    min_fps: float | None = Field(None, gt=0)
+    max_latency_ms: float | None = Field(None, gt=0)
+    max_gpu_mem_gb: float | None = Field(None, gt=0)
+    gpu_budget_hours: float | None = Field(None, gt=0)
+    gpu_budget_usd: float | None = Field(None, gt=0)
+    label_budget_usd: float | None = Field(None, gt=0)
+    labelled_images: int | None = Field(None, ge=1)
+    target_accuracy: float | None = Field(None, gt=0, le=1)
+    domain: Literal["general", "medical", "aerial", "driving", "industrial"] = "general"
+    need_pixel_masks: bool | None = None
+
+
+class PriceRange(_Strict):
+    """Unit prices in US dollars."""
+
+    low: float = Field(ge=0)
+    typical: float = Field(ge=0)
+    high: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PriceRange:
+        if not self.low <= self.typical <= self.high:
+            raise ValueError("prices must satisfy low <= typical <= high")
+        return self
+
+
+class LabellingPrices(_Strict):
+    """Labelling prices per annotation kind (see README for the sources of the defaults)."""
+
+    box: PriceRange = PriceRange(low=0.05, typical=0.10, high=0.20)
+    instance_mask: PriceRange = PriceRange(low=0.30, typical=0.60, high=1.20)
+    pixel_mask: PriceRange = PriceRange(low=1.0, typical=3.0, high=5.0)
+    panoptic: PriceRange = PriceRange(low=2.0, typical=5.0, high=10.0)
+
+
+class CostSpec(_Strict):
+    gpu_hour_usd: float = Field(2.5, ge=0, description="Price of one GPU-hour.")
+    full_schedule_epochs: int | None = Field(
+        None, ge=1, description="Epochs of the full schedule to project training cost to."
+    )
+
+
+class Suite(_Strict):
+    """A benchmark suite: candidates x variants x data fractions x seeds on one dataset."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    task: Task | None = Field(None, description="Default task of the candidates.")
+    dataset: DatasetSpec
+    candidates: list[Candidate] = Field(min_length=1)
+    training: TrainingSpec = TrainingSpec()
+    measurement: MeasurementSpec = MeasurementSpec()
+    constraints: Constraints = Constraints()
+    labelling: LabellingPrices = LabellingPrices()
+    cost: CostSpec = CostSpec()
+    output: Path = Path("results")
+
+    @model_validator(mode="after")
+    def _candidates_exist(self) -> Suite:
+        catalog = load_catalog()
+        problems = []
+        for i, cand in enumerate(self.candidates):
+            try:
+                arch = catalog.get(cand.id)
+                for v in cand.variants:
+                    arch.variant(v)
+            except BenchselError as exc:
+                problems.append(f"candidates.{i}.id: {exc}")
+                continue
+            task = cand.task or self.task or arch.primary_task
+            if task not in arch.tasks:
+                problems.append(
+                    f"candidates.{i}.id: {cand.id} does not support task {task!r} "
+                    f"(it supports {', '.join(arch.tasks)})"
+                )
+            if cand.losses and arch.primary_task != "semantic":
+                problems.append(f"candidates.{i}.losses: loss variants are for semantic models")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def task_of(self, candidate: Candidate) -> Task:
+        """The task a candidate is benchmarked on."""
+        return candidate.task or self.task or load_catalog().get(candidate.id).primary_task
+
+    def resolve_paths(self, base: Path) -> Suite:
+        """A copy whose relative paths are anchored at ``base`` (the suite's folder)."""
+        out = self.model_copy(deep=True)
+        if out.dataset.path is not None and not out.dataset.path.is_absolute():
+            out.dataset.path = (base / out.dataset.path).resolve()
+        if not out.output.is_absolute():
+            out.output = (base / out.output).resolve()
+        return out
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    """One bullet per problem: ``key.path: message``."""
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        lines.append(f"  - {loc}: {msg}")
+    return "\n".join(lines)
+
+
+def parse_suite(data: Any, where: str = "suite") -> Suite:
+    """Validate already-parsed suite data; raises SuiteError naming each bad key path."""
+    if not isinstance(data, dict):
+        raise SuiteError(f"{where}: expected a mapping of suite keys, got {type(data).__name__}")
+    try:
+        return Suite.model_validate(data)
+    except ValidationError as exc:
+        raise SuiteError(f"{where} is invalid:\n{format_validation_error(exc)}") from None
+
+
+def load_suite(path: Path) -> Suite:
+    """Read, validate and path-resolve a suite YAML file (safe loader: no object construction)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SuiteError(f"cannot read suite file {path}: {exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SuiteError(f"{path} is not valid YAML{where}: {problem}") from None
+    return parse_suite(data, str(path)).resolve_paths(path.parent.resolve())
+
+
+def suite_json_schema() -> str:
+    """JSON Schema of the suite file, for editor completion."""
+    schema = Suite.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "benchsel suite"
+    return json.dumps(schema, indent=2)

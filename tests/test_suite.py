@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchsel.errors import SuiteError
+from benchsel.suite import load_suite, parse_suite
+
+SUITES = sorted((Path(__file__).resolve().parents[1] / "suites").glob("*.yaml"))
+
+MINIMAL = {
+    "name": "t",
+    "task": "detection",
+    "dataset": {"path": "data", "format": "coco"},
+    "candidates": [{"id": "rtmdet-tiny"}],
+}
+
+
+def _with(**changes):
+    data = json.loads(json.dumps(MINIMAL))
+    data.update(changes)
+    return data
+
+
+@pytest.mark.parametrize("path", SUITES, ids=lambda p: p.name)
+def test_example_suites_validate(path):
+    suite = load_suite(path)
+    assert suite.candidates
+    assert suite.output.is_absolute()
+
+
+def test_minimal_suite_defaults():
+    suite = parse_suite(MINIMAL)
+    assert suite.training.iterations == 0  # no budget given: evaluate as is
+    assert suite.labelling.box.typical == 0.10
+    assert suite.task_of(suite.candidates[0]) == "detection"
+
+
+def test_unknown_key_is_named_with_its_path():
+    data = _with(training={"iterations": 10, "batchsize": 4})
+    with pytest.raises(SuiteError, match=r"training\.batchsize: Extra inputs are not permitted"):
+        parse_suite(data)
+
+
+def test_wrong_type_and_range_name_the_key():
+    with pytest.raises(SuiteError) as err:
+        parse_suite(_with(measurement={"batch_sizes": [0], "min_iters": "many"}))
+    text = str(err.value)
+    assert "measurement.batch_sizes" in text and "measurement.min_iters" in text
+
+
+def test_unknown_candidate_suggests_ids():
+    with pytest.raises(SuiteError, match=r"candidates\.0\.id: .*Did you mean: yolox-s"):
+        parse_suite(_with(candidates=[{"id": "yolox-ss"}]))
+
+
+def test_candidate_task_must_be_supported():
+    with pytest.raises(SuiteError, match="does not support task 'semantic'"):
+        parse_suite(_with(candidates=[{"id": "rtmdet-tiny", "task": "semantic"}]))
+
+
+def test_path_and_sample_are_exclusive():
+    with pytest.raises(SuiteError, match="exactly one of"):
+        parse_suite(_with(dataset={"path": "d", "sample": {"images": 8}}))
+
+
+def test_price_ranges_must_be_ordered():
+    with pytest.raises(SuiteError, match=r"labelling\.box"):
+        parse_suite(_with(labelling={"box": {"low": 1, "typical": 0.5, "high": 2}}))
+
+
+def test_yaml_syntax_error_gives_line(tmp_path):
+    f = tmp_path / "s.yaml"
+    f.write_text("name: t\ncandidates: [\n  - id: x\n")
+    with pytest.raises(SuiteError, match="not valid YAML at line"):
+        load_suite(f)
+
+
+def test_yaml_objects_are_not_constructed(tmp_path):
+    f = tmp_path / "s.yaml"
+    f.write_text("name: !!python/object/apply:os.system ['touch pwned']\n")
+    with pytest.raises(SuiteError, match="not valid YAML"):
+        load_suite(f)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_non_mapping_suite_is_rejected(tmp_path):
+    f = tmp_path / "s.yaml"
+    f.write_text("- just\n- a list\n")
+    with pytest.raises(SuiteError, match="expected a mapping"):
+        load_suite(f)
+
+
+def test_relative_paths_resolve_against_suite_folder(tmp_path):
+    sub = tmp_path / "cfg"
+    sub.mkdir()
+    f = sub / "s.yaml"
+    f.write_text(json.dumps(_with(output="out")))
+    suite = load_suite(f)
+    assert suite.dataset.path == (sub / "data").resolve()
+    assert suite.output == (sub / "out").resolve()
