@@ -23,6 +23,13 @@ suite_app = typer.Typer(
     help="Validate suite files and print their JSON Schema.", no_args_is_help=True
 )
 app.add_typer(suite_app, name="suite")
+data_app = typer.Typer(
+    help="Validate data sets, show statistics and labelling cost, make sample data.",
+    no_args_is_help=True,
+)
+app.add_typer(data_app, name="data")
+
+_MAX_LISTED = 30
 
 
 def _fail(exc: BenchselError) -> typer.Exit:
@@ -104,6 +111,175 @@ def suite_schema() -> None:
     from benchsel.suite import suite_json_schema
 
     typer.echo(suite_json_schema())
+
+
+def _load_data_or_fail(
+    path: Path, fmt: str, classes: str | None, ignore_index: int, check_images: bool
+):  # -> LoadedData
+    from benchsel.data import load_data
+
+    names = [c.strip() for c in classes.split(",")] if classes else None
+    try:
+        return load_data(
+            path, fmt, classes=names, ignore_index=ignore_index, check_images=check_images
+        )
+    except BenchselError as exc:
+        raise _fail(exc) from None
+
+
+FormatOpt = Annotated[
+    str, typer.Option("--format", help="auto, coco, coco_panoptic, mask_folder or voc.")
+]
+ClassesOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(help="Comma-separated class names (mask folders; default: classes.txt)."),
+]
+IgnoreOpt = Annotated[int, typer.Option(help="Label value to ignore in mask folders.")]
+
+
+@data_app.command("check")
+def data_check(
+    path: Annotated[Path, typer.Argument(help="Data set folder or annotation file.")],
+    fmt: FormatOpt = "auto",
+    classes: ClassesOpt = None,
+    ignore_index: IgnoreOpt = 255,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Validate a data set and print its statistics. Exit 1 on errors, 0 with warnings only."""
+    from benchsel.data.stats import dataset_stats
+
+    loaded = _load_data_or_fail(path, fmt, classes, ignore_index, True)
+    issues = loaded.issues
+    stats = {split: dataset_stats(ds) for split, ds in loaded.splits.items()}
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "format": loaded.format,
+                    "errors": [i.to_dict() for i in issues.errors],
+                    "warnings": [i.to_dict() for i in issues.warnings],
+                    "stats": stats,
+                },
+                indent=2,
+            )
+        )
+    else:
+        _print_check(path, loaded.format, issues, stats)
+    if issues.errors:
+        raise typer.Exit(1)
+
+
+def _print_check(path: Path, fmt: str, issues, stats: dict) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    console = Console(highlight=False)
+    console.print(f"[bold]{escape(str(path))}[/bold]: format {fmt}")
+    for label, items, colour in (
+        ("error", issues.errors, "red"),
+        ("warning", issues.warnings, "yellow"),
+    ):
+        for issue in items[:_MAX_LISTED]:
+            console.print(f"[{colour}]{label}[/{colour}]: {escape(str(issue))}")
+        if len(items) > _MAX_LISTED:
+            console.print(f"[{colour}]... and {len(items) - _MAX_LISTED} more {label}s[/{colour}]")
+    for split, st in stats.items():
+        line = f"[bold]{split}[/bold]: {st['images']} images, {st['classes']} classes"
+        if "instances" in st:
+            ipi = st["instances_per_image"]
+            b = st["size_buckets"]
+            line += (
+                f", {st['instances']} instances (+{st['crowd_regions']} crowd), "
+                f"{ipi['mean']:.2f} per image (max {ipi['max']:g}), "
+                f"small/medium/large {b['small']}/{b['medium']}/{b['large']}"
+            )
+        if "segments" in st:
+            share = st["panoptic_area_share"]
+            line += (
+                f", {st['segments']} segments, area things/stuff/void "
+                f"{share['things']:.2f}/{share['stuff']:.2f}/{share['void']:.2f}"
+            )
+        console.print(line)
+        if "instances_per_class" in st:
+            top = sorted(st["instances_per_class"].items(), key=lambda kv: -kv[1])
+            console.print(
+                "  per class: "
+                + ", ".join(f"{escape(k)} {v}" for k, v in top[:12])
+                + (" ..." if len(top) > 12 else "")
+            )
+        if "pixel_share" in st:
+            console.print(
+                "  pixel share: "
+                + ", ".join(f"{escape(k)} {v:.3f}" for k, v in st["pixel_share"].items())
+            )
+    verdict = "[red]FAILED[/red]" if issues.errors else "[green]OK[/green]"
+    console.print(f"{verdict}: {len(issues.errors)} errors, {len(issues.warnings)} warnings")
+
+
+@data_app.command("cost")
+def data_cost(
+    path: Annotated[Path, typer.Argument(help="Data set folder or annotation file.")],
+    task: Annotated[str, typer.Option(help="detection, instance, semantic or panoptic.")],
+    images: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--images", min=1, help="Project the cost to this many images."),
+    ] = None,
+    fmt: FormatOpt = "auto",
+    classes: ClassesOpt = None,
+    ignore_index: IgnoreOpt = 255,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Labelling cost of the labels TASK needs for this data set (low / typical / high)."""
+    from benchsel.catalog import TASKS
+    from benchsel.data.labelling import label_cost
+
+    if task not in TASKS:
+        raise _fail(BenchselError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}"))
+    loaded = _load_data_or_fail(path, fmt, classes, ignore_index, False)
+    if loaded.issues.errors:
+        raise _fail(
+            BenchselError(
+                f"{path} has {len(loaded.issues.errors)} errors; run `benchsel data check {path}`"
+            )
+        )
+    try:
+        cost = label_cost(list(loaded.splits.values()), task, project_to=images)  # type: ignore[arg-type]
+    except BenchselError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        typer.echo(json.dumps(cost.to_dict(), indent=2))
+        return
+    p, c = cost.unit_price_usd, cost.cost_usd
+    typer.echo(
+        f"{task}: {cost.units} {cost.kind.replace('_', ' ')} labels ({cost.unit}s) on "
+        f"{cost.images} images, {cost.units_per_image:g} per image\n"
+        f"  unit price  ${p['low']:.2f} / ${p['typical']:.2f} / ${p['high']:.2f} "
+        f"(low / typical / high)\n"
+        f"  these labels ${c['low']:,.2f} / ${c['typical']:,.2f} / ${c['high']:,.2f}"
+    )
+    if cost.projected_cost_usd is not None:
+        q = cost.projected_cost_usd
+        typer.echo(
+            f"  {cost.projected_images:,} images ${q['low']:,.2f} / ${q['typical']:,.2f} / "
+            f"${q['high']:,.2f}"
+        )
+
+
+@data_app.command("sample")
+def data_sample(
+    out: Annotated[Path, typer.Argument(help="Folder to write the sample data set into.")],
+    images: Annotated[int, typer.Option(min=4, help="Number of images.")] = 240,
+    size: Annotated[int, typer.Option(min=32, max=2048, help="Image side in pixels.")] = 128,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same data).")] = 0,
+) -> None:
+    """Generate the built-in sample data set in every format (COCO, panoptic, masks, VOC)."""
+    from benchsel.data.sample import SAMPLE_FILES, generate_sample
+
+    ds = generate_sample(out, images, size, seed)
+    n_inst = sum(len(im.instances) for im in ds.images)
+    typer.echo(f"wrote {len(ds.images)} images ({size}x{size}, {n_inst} objects) to {out}")
+    for fmt, rel in SAMPLE_FILES.items():
+        typer.echo(f"  {fmt:<14} {out / rel}")
 
 
 def main() -> None:  # pragma: no cover - console entry point alias

@@ -1,0 +1,17 @@
+"""The data layer: every format loads into canonical annotations (``types``)."""
+
+from benchsel.data.loader import FORMATS, LoadedData, detect_format, load_data
+from benchsel.data.types import Dataset, ImageRecord, Instance, Issue, Issues, Segment
+
+__all__ = [
+    "FORMATS",
+    "Dataset",
+    "ImageRecord",
+    "Instance",
+    "Issue",
+    "Issues",
+    "LoadedData",
+    "Segment",
+    "detect_format",
+    "load_data",
+]
