@@ -56,7 +56,7 @@ def _looks_like_annotations(path: Path) -> bool:
             head = fh.read(1 << 20)
     except OSError:
         return False
-    return '"annotations"' in head or '"images"' in head
+    return '"images"' in head and ('"annotations"' in head or '"categories"' in head)
 
 
 def _annotation_jsons(root: Path) -> list[Path]:
