@@ -52,7 +52,9 @@ def _check(path: Path, *extra: str):
 
 
 def _messages(report, kind):
-    return [f"{m['file']}|{m['image_id']}|{m['annotation_id']}|{m['message']}" for m in report[kind]]
+    return [
+        f"{m['file']}|{m['image_id']}|{m['annotation_id']}|{m['message']}" for m in report[kind]
+    ]
 
 
 def _only(report, kind, needle):

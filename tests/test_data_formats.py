@@ -67,7 +67,8 @@ def test_coco_polygons_match_panoptic_masks(sample):
     for im in coco.images:
         other = by_name[im.file.name]
         for a, b in zip(
-            sorted(im.instances, key=lambda i: i.box), sorted(other.instances, key=lambda i: i.box),
+            sorted(im.instances, key=lambda i: i.box),
+            sorted(other.instances, key=lambda i: i.box),
             strict=True,
         ):
             rle_a = mask_utils.merge(mask_utils.frPyObjects(a.segmentation, im.height, im.width))

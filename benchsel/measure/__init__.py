@@ -1,0 +1,1 @@
+"""Measurements: accuracy, complexity, latency, memory, cost; each states its conditions."""

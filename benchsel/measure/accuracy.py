@@ -1,0 +1,359 @@
+"""One evaluator for every model: COCO box/mask AP, panoptic quality, semantic IoU.
+
+Each evaluator is ``reset / process / evaluate`` (it never drives a model) and scores
+canonical predictions against canonical ground truth. COCO AP is computed by
+faster-coco-eval's COCOeval (the tests hold it to pycocotools' numbers to 1e-9); PQ follows
+panopticapi's ``pq_compute`` and semantic metrics accumulate a confusion matrix.
+Values are fractions in [0, 1], as pycocotools gives them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from benchsel.data.types import Dataset, ImageRecord
+from benchsel.predictions import Detections, PanopticPrediction, SemanticMap
+
+COCO_STAT_NAMES = (
+    "AP",
+    "AP50",
+    "AP75",
+    "APs",
+    "APm",
+    "APl",
+    "AR1",
+    "AR10",
+    "AR100",
+    "ARs",
+    "ARm",
+    "ARl",
+)
+IouType = Literal["bbox", "segm"]
+
+
+def _category_ids(ds: Dataset) -> list[int]:
+    return ds.category_ids or list(range(1, len(ds.classes) + 1))
+
+
+def coco_ground_truth(ds: Dataset, iou_type: IouType) -> dict[str, Any]:
+    """The thing instances of ``ds`` as a COCO dict (what COCO() would load from json)."""
+    cat_ids = _category_ids(ds)
+    images, anns = [], []
+    for im in ds.images:
+        images.append({"id": im.id, "width": im.width, "height": im.height})
+        for inst in im.instances:
+            x1, y1, x2, y2 = inst.box
+            ann = {
+                "id": inst.id,
+                "image_id": im.id,
+                "category_id": cat_ids[inst.label],
+                "bbox": [x1, y1, x2 - x1, y2 - y1],
+                "area": inst.area,
+                "iscrowd": int(inst.iscrowd),
+            }
+            if iou_type == "segm":
+                ann["segmentation"] = _gt_segmentation(inst, im)
+            anns.append(ann)
+    # Annotation ids must be unique and non-zero for COCOeval's matching.
+    ids = [a["id"] for a in anns]
+    if len(set(ids)) != len(ids) or 0 in ids:
+        for k, a in enumerate(anns, start=1):
+            a["id"] = k
+    cats = [{"id": cat_ids[i], "name": n} for i, n in enumerate(ds.thing_classes)]
+    return {"images": images, "annotations": anns, "categories": cats}
+
+
+def _gt_segmentation(inst: Any, im: ImageRecord) -> Any:
+    seg = inst.segmentation
+    if seg is None:  # box-only annotation: its box is its mask
+        x1, y1, x2, y2 = inst.box
+        return [[x1, y1, x2, y1, x2, y2, x1, y2]]
+    if isinstance(seg, dict) and isinstance(seg.get("counts"), bytes):
+        return {"size": seg["size"], "counts": seg["counts"].decode("ascii")}
+    return seg
+
+
+def detections_to_results(
+    image_id: int, det: Detections, cat_ids: list[int], iou_type: IouType
+) -> list[dict[str, Any]]:
+    """COCO results entries for one image's canonical detections."""
+    from pycocotools import mask as mask_utils
+
+    out = []
+    rles = None
+    if iou_type == "segm":
+        if det.masks is None:
+            raise ValueError("segm evaluation needs instance masks in the predictions")
+        rles = mask_utils.encode(np.asfortranarray(det.masks.astype(np.uint8).transpose(1, 2, 0)))
+    for k in range(len(det)):
+        x1, y1, x2, y2 = (float(v) for v in det.boxes[k])
+        entry: dict[str, Any] = {
+            "image_id": image_id,
+            "category_id": cat_ids[int(det.labels[k])],
+            "bbox": [x1, y1, x2 - x1, y2 - y1],
+            "score": float(det.scores[k]),
+        }
+        if rles is not None:
+            rle = rles[k]
+            entry["segmentation"] = {"size": rle["size"], "counts": rle["counts"].decode("ascii")}
+        out.append(entry)
+    return out
+
+
+def coco_evaluate(
+    gt: dict[str, Any], results: list[dict[str, Any]], iou_type: IouType
+) -> dict[str, float]:
+    """The twelve COCO statistics plus per-class AP (``<iou_type>_AP/<class>``).
+
+    As pycocotools, a statistic with nothing to measure (e.g. APs without small objects) is -1.
+    """
+    from faster_coco_eval import COCO, COCOeval_faster
+
+    prefix = f"{iou_type}_"
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO()
+        coco_gt.dataset = gt
+        coco_gt.createIndex()
+        if results:
+            coco_dt = coco_gt.loadRes(results)
+        else:  # loadRes rejects an empty list; an empty result set scores as pycocotools does
+            coco_dt = COCO()
+            coco_dt.dataset = {
+                "images": gt["images"],
+                "categories": gt["categories"],
+                "annotations": [],
+            }
+            coco_dt.createIndex()
+        ev = COCOeval_faster(coco_gt, coco_dt, iou_type)
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    stats = {prefix + n: float(v) for n, v in zip(COCO_STAT_NAMES, ev.stats[:12], strict=True)}
+    precision = np.asarray(ev.eval["precision"])  # [T, R, K, A, M]
+    names = {c["id"]: c["name"] for c in gt["categories"]}
+    for k, cat_id in enumerate(ev.params.catIds):
+        p = precision[:, :, k, 0, -1]
+        p = p[p > -1]
+        stats[f"{prefix}AP/{names[cat_id]}"] = float(p.mean()) if p.size else float("nan")
+    return stats
+
+
+class CocoEvaluator:
+    """Box or mask AP over a data set, from canonical detections."""
+
+    def __init__(self, dataset: Dataset, iou_type: IouType = "bbox") -> None:
+        self.dataset, self.iou_type = dataset, iou_type
+        self.cat_ids = _category_ids(dataset)
+        self.reset()
+
+    def reset(self) -> None:
+        self.results: list[dict[str, Any]] = []
+
+    def process(self, image_id: int, det: Detections) -> None:
+        self.results.extend(detections_to_results(image_id, det, self.cat_ids, self.iou_type))
+
+    def evaluate(self) -> dict[str, float]:
+        return coco_evaluate(
+            coco_ground_truth(self.dataset, self.iou_type), self.results, self.iou_type
+        )
+
+
+# Semantic segmentation: a streaming confusion matrix.
+
+
+class SemanticEvaluator:
+    """mIoU / mAcc / aAcc / mDice and per-class IoU from an accumulated confusion matrix.
+
+    Classes absent from both ground truth and prediction get NaN and are left out of the means
+    (mmseg's convention).
+    """
+
+    def __init__(self, class_names: list[str], ignore_index: int = 255) -> None:
+        self.class_names, self.ignore_index = class_names, ignore_index
+        self.reset()
+
+    def reset(self) -> None:
+        n = len(self.class_names)
+        self.confusion = np.zeros((n, n), dtype=np.int64)  # rows: ground truth, cols: prediction
+        self.missed = np.zeros(n, dtype=np.int64)  # GT pixels predicted as void / out of range
+
+    def process(self, gt: np.ndarray, pred: SemanticMap | np.ndarray) -> None:
+        labels = pred.labels if isinstance(pred, SemanticMap) else pred
+        if gt.shape != labels.shape:
+            raise ValueError(f"prediction {labels.shape} and ground truth {gt.shape} differ")
+        n = len(self.class_names)
+        keep = (gt != self.ignore_index) & (gt >= 0) & (gt < n)
+        g = gt[keep].astype(np.int64)
+        p = labels[keep].astype(np.int64)
+        valid = (p >= 0) & (p < n)
+        self.confusion += np.bincount(g[valid] * n + p[valid], minlength=n * n).reshape(n, n)
+        self.missed += np.bincount(g[~valid], minlength=n)
+
+    def evaluate(self) -> dict[str, float]:
+        return semantic_metrics(self.confusion, self.class_names, self.missed)
+
+
+def semantic_metrics(
+    confusion: np.ndarray, class_names: list[str], missed: np.ndarray | None = None
+) -> dict[str, float]:
+    """Metrics from a (gt x pred) confusion matrix; ``missed`` counts unusable predictions."""
+    tp = np.diag(confusion).astype(float)
+    gt_total = confusion.sum(1).astype(float)
+    if missed is not None:
+        gt_total = gt_total + missed
+    pred_total = confusion.sum(0).astype(float)
+    union = gt_total + pred_total - tp
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iou = np.where(union > 0, tp / union, np.nan)
+        acc = np.where(gt_total > 0, tp / gt_total, np.nan)
+        dice = np.where(gt_total + pred_total > 0, 2 * tp / (gt_total + pred_total), np.nan)
+    total = gt_total.sum()
+    out = {
+        "mIoU": _nanmean(iou),
+        "mAcc": _nanmean(acc),
+        "aAcc": float(tp.sum() / total) if total else float("nan"),
+        "mDice": _nanmean(dice),
+    }
+    for name, v in zip(class_names, iou, strict=True):
+        out[f"IoU/{name}"] = float(v)
+    return out
+
+
+def _nanmean(values: np.ndarray) -> float:
+    finite = values[~np.isnan(values)]
+    return float(finite.mean()) if finite.size else float("nan")
+
+
+# Panoptic quality, as panopticapi's pq_compute.
+
+OFFSET = 256 * 256 * 256
+VOID = 0
+
+
+@dataclass
+class _PQStat:
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    iou: float = 0.0
+
+
+@dataclass
+class PanopticEvaluator:
+    """PQ / SQ / RQ overall, for things and stuff, and per class (panopticapi's algorithm)."""
+
+    class_names: list[str]
+    num_things: int
+    stats: dict[int, _PQStat] = field(default_factory=dict)
+
+    def reset(self) -> None:
+        self.stats = {}
+
+    def process(
+        self,
+        gt_ids: np.ndarray,
+        gt_segments: list[tuple[int, int, bool]],
+        pred: PanopticPrediction,
+    ) -> None:
+        """One image: GT id map with (id, label, iscrowd) segments, and the prediction."""
+        pred_ids = pred.segment_map.astype(np.int64)
+        if pred_ids.shape != gt_ids.shape:
+            raise ValueError(f"prediction {pred_ids.shape} and ground truth {gt_ids.shape} differ")
+        gt_ids = gt_ids.astype(np.int64)
+        gt_info = {sid: (label, crowd) for sid, label, crowd in gt_segments}
+        pred_info = {s.id: s.label for s in pred.segments}
+        ids, counts = np.unique(gt_ids, return_counts=True)
+        gt_area = dict(zip(ids.tolist(), counts.tolist(), strict=True))
+        ids, counts = np.unique(pred_ids, return_counts=True)
+        pred_area = dict(zip(ids.tolist(), counts.tolist(), strict=True))
+        joint, counts = np.unique(gt_ids * OFFSET + pred_ids, return_counts=True)
+        overlap = {
+            (int(j // OFFSET), int(j % OFFSET)): int(c) for j, c in zip(joint, counts, strict=True)
+        }
+        gt_matched: set[int] = set()
+        pred_matched: set[int] = set()
+        for (g, p), inter in overlap.items():
+            if g not in gt_info or p not in pred_info:
+                continue
+            g_label, g_crowd = gt_info[g]
+            if g_crowd or g_label != pred_info[p]:
+                continue
+            union = pred_area[p] + gt_area[g] - inter - overlap.get((VOID, p), 0)
+            iou = inter / union
+            if iou > 0.5:
+                st = self.stats.setdefault(g_label, _PQStat())
+                st.tp += 1
+                st.iou += iou
+                gt_matched.add(g)
+                pred_matched.add(p)
+        crowd_of: dict[int, int] = {}
+        for g, (label, crowd) in gt_info.items():
+            if g in gt_matched or g not in gt_area:
+                continue
+            if crowd:
+                crowd_of[label] = g
+                continue
+            self.stats.setdefault(label, _PQStat()).fn += 1
+        for p, label in pred_info.items():
+            if p in pred_matched or p not in pred_area:
+                continue
+            inter = overlap.get((VOID, p), 0)
+            if label in crowd_of:
+                inter += overlap.get((crowd_of[label], p), 0)
+            if inter / pred_area[p] > 0.5:
+                continue
+            self.stats.setdefault(label, _PQStat()).fp += 1
+
+    def evaluate(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        per_class: dict[int, tuple[float, float, float]] = {}
+        for label, st in self.stats.items():
+            denom = st.tp + 0.5 * st.fp + 0.5 * st.fn
+            if denom == 0:
+                continue
+            pq = st.iou / denom
+            sq = st.iou / st.tp if st.tp else 0.0
+            rq = st.tp / denom
+            per_class[label] = (pq, sq, rq)
+            out[f"PQ/{self.class_names[label]}"] = pq
+        for suffix, pick in (
+            ("", lambda lbl: True),
+            ("_th", lambda lbl: lbl < self.num_things),
+            ("_st", lambda lbl: lbl >= self.num_things),
+        ):
+            chosen = [v for lbl, v in per_class.items() if pick(lbl)]
+            for k, name in enumerate(("PQ", "SQ", "RQ")):
+                out[name + suffix] = float(np.mean([c[k] for c in chosen])) if chosen else 0.0
+        return out
+
+
+def panoptic_to_semantic(pred: PanopticPrediction, void_label: int = 255) -> SemanticMap:
+    """Per-pixel class of a panoptic prediction (void pixels get ``void_label``)."""
+    labels = np.full(pred.segment_map.shape, void_label, dtype=np.int64)
+    for seg in pred.segments:
+        labels[pred.segment_map == seg.id] = seg.label
+    return SemanticMap(labels)
+
+
+def panoptic_to_detections(pred: PanopticPrediction) -> Detections:
+    """Thing segments as instance detections (score 1 where the model gives none)."""
+    things = [s for s in pred.segments if s.is_thing]
+    h, w = pred.segment_map.shape
+    masks = np.zeros((len(things), h, w), dtype=bool)
+    boxes = np.zeros((len(things), 4), dtype=np.float32)
+    for k, seg in enumerate(things):
+        masks[k] = pred.segment_map == seg.id
+        ys, xs = np.nonzero(masks[k])
+        if len(xs):
+            boxes[k] = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+    return Detections(
+        boxes,
+        np.array([s.score if s.score is not None else 1.0 for s in things], dtype=np.float32),
+        np.array([s.label for s in things], dtype=np.int64),
+        masks,
+    )
