@@ -56,7 +56,7 @@ def list_architectures(
         if task is not None and task not in TASKS:
             raise BenchselError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
         catalog = load_catalog()
-        entries = catalog.select(pattern, task)  # type: ignore[arg-type]
+        entries = catalog.select(pattern, task)
     except BenchselError as exc:
         raise _fail(exc) from None
     if as_json:
@@ -243,7 +243,7 @@ def data_cost(
             )
         )
     try:
-        cost = label_cost(list(loaded.splits.values()), task, project_to=images)  # type: ignore[arg-type]
+        cost = label_cost(list(loaded.splits.values()), task, project_to=images)
     except BenchselError as exc:
         raise _fail(exc) from None
     if as_json:

@@ -122,7 +122,7 @@ class MeasurementSpec(_Strict):
 
     input_size: Size | None = Field(None, description="Deployment [height, width].")
     batch_sizes: list[int] = Field(default_factory=lambda: [1, 8])
-    precision: list[Precision] = Field(default_factory=lambda: ["fp32"])
+    precision: list[Precision] = Field(default_factory=lambda: list[Precision](["fp32"]))
     device: Device = "auto"
     warmup_iters: int = Field(5, ge=0)
     min_iters: int = Field(20, ge=1)
@@ -208,6 +208,11 @@ class Suite(_Strict):
             except BenchselError as exc:
                 problems.append(f"candidates.{i}.id: {exc}")
                 continue
+            if cand.input_size is not None:
+                try:
+                    arch.check_input_size(cand.input_size)
+                except BenchselError as exc:
+                    problems.append(f"candidates.{i}.input_size: {exc}")
             task = cand.task or self.task or arch.primary_task
             if task not in arch.tasks:
                 problems.append(

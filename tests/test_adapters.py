@@ -20,6 +20,13 @@ CASES = [
 SMALL = (128, 128)
 
 
+def test_fixed_size_architecture_refuses_other_sizes():
+    from benchsel.errors import CatalogError
+
+    with pytest.raises(CatalogError, match="only runs at 300x300"):
+        build_model("ssd300", _classes("detection"), input_size=SMALL)
+
+
 def _classes(task: str) -> ClassSpec:
     if task == "panoptic":
         return ClassSpec.panoptic(["circle", "square"], ["grass"])
@@ -33,7 +40,8 @@ def test_build_and_predict(arch_id, variant, rgb_image):
     arch = CATALOG.get(arch_id)
     task = "panoptic" if "panoptic" in arch.tasks else arch.primary_task
     classes = _classes(task)
-    model = build_model(arch, classes, variant=variant, input_size=SMALL)
+    size = arch.input_size if arch.fixed_input_size else max(SMALL, arch.min_input_size)
+    model = build_model(arch, classes, variant=variant, input_size=size)
     height, width = rgb_image.shape[:2]
     preds = model.predict([rgb_image, rgb_image[:64, :100]])
     assert len(preds) == 2

@@ -32,6 +32,8 @@ def build_model(
         arch = load_catalog().get(arch)
     var = arch.variant(variant)
     size = input_size or (var.input_size if var and var.input_size else None) or arch.input_size
+    arch.check_input_size(size)
+    _quiet_openmmlab_logs()
     loaded: LoadedModel
     if arch.package == "mmdet":
         from benchsel.adapters.mmdet import MMDetModel
@@ -45,6 +47,15 @@ def build_model(
         loaded.load_report = load_checkpoint(loaded.model, checkpoint, cache_dir)
         loaded.model.eval()
     return loaded
+
+
+def _quiet_openmmlab_logs() -> None:
+    """mmengine logs every parameter's initialisation at INFO; keep warnings only."""
+    import logging
+
+    from mmengine.logging import MMLogger
+
+    MMLogger.get_current_instance().setLevel(logging.WARNING)
 
 
 __all__ = ["ClassSpec", "LoadReport", "LoadedModel", "build_model", "load_checkpoint"]

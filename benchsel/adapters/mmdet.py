@@ -76,15 +76,22 @@ class MMDetModel(LoadedModel):
         if self.task == "panoptic":
             return _panoptic(sample, self.classes)
         inst = sample.pred_instances
+        height, width = sample.ori_shape[:2]
+        boxes = inst.bboxes.detach().float().cpu().numpy().reshape(-1, 4)
+        scores = inst.scores.detach().float().cpu().numpy()
+        # Untrained or overflowing heads (exp of large logits) can emit inf/nan boxes: drop them.
+        keep = np.isfinite(boxes).all(1) & np.isfinite(scores)
+        boxes = boxes[keep].astype(np.float32)
+        boxes[:, 0::2] = boxes[:, 0::2].clip(0, width)
+        boxes[:, 1::2] = boxes[:, 1::2].clip(0, height)
         masks = None
         if "masks" in inst:
             masks = inst.masks.detach().cpu().numpy().astype(bool)
-            if masks.ndim == 2:  # no detections: (0, H) -> (0, H, W)
-                masks = masks.reshape(0, *sample.ori_shape)
+            masks = masks.reshape(-1, height, width)[keep]
         return Detections(
-            boxes=inst.bboxes.detach().cpu().numpy().astype(np.float32).reshape(-1, 4),
-            scores=inst.scores.detach().cpu().numpy().astype(np.float32),
-            labels=inst.labels.detach().cpu().numpy().astype(np.int64),
+            boxes=boxes,
+            scores=scores[keep].astype(np.float32),
+            labels=inst.labels.detach().cpu().numpy().astype(np.int64)[keep],
             masks=masks,
         )
 
@@ -95,7 +102,7 @@ def _panoptic(sample: Any, classes: ClassSpec) -> PanopticPrediction:
 
     raw = sample.pred_panoptic_seg.sem_seg[0].detach().cpu().numpy().astype(np.int64)
     segment_map = np.zeros(raw.shape, dtype=np.int32)
-    segments = []
+    segments: list[PanopticSegment] = []
     void = len(classes.names)
     for value in np.unique(raw):
         label = int(value % INSTANCE_OFFSET)

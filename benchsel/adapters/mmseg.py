@@ -49,6 +49,7 @@ class MMSegModel(LoadedModel):
             self._pipeline = Compose(openmmlab.test_pipeline(cfg, "mmseg", input_size))
 
     def preprocess(self, images: Sequence[np.ndarray]) -> dict[str, Any]:
+        """Batched input; all images must have the same size after the test pipeline."""
         from mmengine.dataset import pseudo_collate
 
         samples = [self._pipeline({"img": np.ascontiguousarray(im[..., ::-1])}) for im in images]
@@ -65,10 +66,19 @@ class MMSegModel(LoadedModel):
         ]
 
     def predict(self, images: Sequence[np.ndarray]) -> list[Prediction]:
+        """Predict; mmseg batches only equal-sized inputs, so images are grouped by size."""
         import torch
 
+        out: list[Prediction | None] = [None] * len(images)
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, im in enumerate(images):
+            groups.setdefault(im.shape, []).append(i)
         with torch.no_grad():
-            return self.postprocess(self.preprocess(images))
+            for idx in groups.values():
+                preds = self.postprocess(self.preprocess([images[i] for i in idx]))
+                for i, p in zip(idx, preds, strict=True):
+                    out[i] = p
+        return [p for p in out if p is not None]
 
 
 def _palette(n: int) -> list[list[int]]:

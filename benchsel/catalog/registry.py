@@ -69,6 +69,8 @@ class Architecture(_Strict):
     input_size: tuple[int, int]
     description: str
     reference: Reference
+    fixed_input_size: bool = False
+    min_input_size: tuple[int, int] = (32, 32)
     variants: dict[str, Variant] = Field(default_factory=dict)
 
     @property
@@ -83,6 +85,20 @@ class Architecture(_Strict):
             known = ", ".join(["default", *self.variants]) or "default"
             raise CatalogError(f"{self.id} has no variant {name!r}; known variants: {known}")
         return self.variants[name]
+
+    def check_input_size(self, size: tuple[int, int]) -> None:
+        """Refuse sizes the architecture cannot run at."""
+        if self.fixed_input_size and tuple(size) != tuple(self.input_size):
+            h, w = self.input_size
+            raise CatalogError(
+                f"{self.id} only runs at {h}x{w} (its anchors and layers are built for that "
+                f"size); got {size[0]}x{size[1]}"
+            )
+        lo_h, lo_w = self.min_input_size
+        if size[0] < lo_h or size[1] < lo_w:
+            raise CatalogError(
+                f"{self.id} needs an input of at least {lo_h}x{lo_w}; got {size[0]}x{size[1]}"
+            )
 
     def config_path(self) -> Path:
         """Absolute path of the config file inside the installed mmdet/mmseg wheel."""

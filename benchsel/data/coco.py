@@ -186,6 +186,7 @@ def read_coco(
     cat_ids = sorted(cats)
     label_of = {cid: i for i, cid in enumerate(cat_ids)}
     records: dict[int, ImageRecord] = {}
+    iid: int | None
     if image_dir is None and images:
         first = next(iter(images.values()))["file_name"]
         image_dir = find_image_dir(_image_dir_candidates(ann_file), first) or ann_file.parent
@@ -195,6 +196,8 @@ def read_coco(
             iid, (image_dir or ann_file.parent) / img["file_name"], img["width"], img["height"]
         )
     seen_ann: set[int] = set()
+    aid: int | None
+    cid: int | None
     for k, ann in enumerate(anns):
         if not isinstance(ann, dict):
             issues.error(ann_file, f"annotations[{k}] is not an object")
@@ -235,11 +238,14 @@ def read_coco(
         )
         if not keep:
             continue
-        area = ann.get("area")
-        if not _number(area) or area <= 0:
-            area = (box[2] - box[0]) * (box[3] - box[1])
+        raw_area: Any = ann.get("area")
+        area = (
+            float(raw_area)
+            if _number(raw_area) and raw_area > 0
+            else ((box[2] - box[0]) * (box[3] - box[1]))
+        )
         rec.instances.append(
-            Instance(aid, label_of[cid], box, float(area), seg, bool(ann.get("iscrowd", 0)))
+            Instance(aid, label_of[cid], box, area, seg, bool(ann.get("iscrowd", 0)))
         )
     classes = [str(cats[c]["name"]) for c in cat_ids]
     dataset = Dataset(

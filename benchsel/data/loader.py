@@ -46,7 +46,12 @@ def _is_panoptic_json(path: Path) -> bool:
         except json.JSONDecodeError:
             return False
         anns = data.get("annotations") if isinstance(data, dict) else None
-        return bool(anns) and isinstance(anns[0], dict) and "segments_info" in anns[0]
+        return (
+            isinstance(anns, list)
+            and bool(anns)
+            and isinstance(anns[0], dict)
+            and ("segments_info" in anns[0])
+        )
     return False
 
 

@@ -95,7 +95,8 @@ def _scene(rng: np.random.Generator, size: int):
     layout = _stuff_layout(rng, size)
     img = _stuff_texture(rng, layout)
     n_things = int(rng.integers(1, 5))
-    masks, kinds = [], []
+    masks: list[np.ndarray] = []
+    kinds: list[int] = []
     for _ in range(n_things):
         kind = int(rng.integers(0, len(THINGS)))
         mask = _shape_mask(rng, kind, size)

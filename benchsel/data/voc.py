@@ -109,6 +109,7 @@ def write_voc(dataset: Dataset, root: Path) -> None:
             ET.SubElement(obj, "difficult").text = str(int(inst.difficult))
             bb = ET.SubElement(obj, "bndbox")
             x1, y1, x2, y2 = inst.box
-            for tag, val in (("xmin", x1 + 1), ("ymin", y1 + 1), ("xmax", x2), ("ymax", y2)):
-                ET.SubElement(bb, tag).text = f"{val:g}"
+            corners = {"xmin": x1 + 1, "ymin": y1 + 1, "xmax": x2, "ymax": y2}
+            for tag, coord in corners.items():
+                ET.SubElement(bb, tag).text = f"{coord:g}"
         ET.ElementTree(ann).write(ann_dir / f"{Path(rec.file.name).stem}.xml")
