@@ -282,5 +282,64 @@ def data_sample(
         typer.echo(f"  {fmt:<14} {out / rel}")
 
 
+@app.command("flops")
+def flops(
+    arch_id: Annotated[str, typer.Argument(metavar="ARCH", help="Catalog id, e.g. rtmdet-tiny.")],
+    size: Annotated[
+        Optional[tuple[int, int]],  # noqa: UP045
+        typer.Option(help="Input height and width (default: the catalog's)."),
+    ] = None,
+    classes: Annotated[
+        int, typer.Option(min=1, help="Classes (panoptic: split 80:53 things:stuff like COCO).")
+    ] = 80,
+    variant: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="Catalog variant, e.g. r18-light."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Parameters and FLOPs of an architecture (fvcore; 1 multiply-add = 1 FLOP)."""
+    from benchsel.adapters import ClassSpec, build_model
+    from benchsel.catalog import load_catalog
+    from benchsel.measure.complexity import count_complexity
+
+    try:
+        arch = load_catalog().get(arch_id)
+        task = "panoptic" if "panoptic" in arch.tasks else arch.primary_task
+        if task == "semantic":
+            spec = ClassSpec.semantic([f"class_{i}" for i in range(classes)])
+        elif task == "panoptic":
+            spec = ClassSpec.generic(classes, num_things=max(1, (classes * 80) // 133))
+        else:
+            spec = ClassSpec.generic(classes)
+        model = build_model(arch, spec, variant=variant, input_size=size)
+        result = count_complexity(model)
+    except BenchselError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {"id": arch.id, "variant": variant, "classes": classes, **result.to_dict()},
+                indent=2,
+            )
+        )
+        return
+    h, w = result.input_size
+    typer.echo(
+        f"{arch.id}{' (' + variant + ')' if variant else ''} at {h}x{w}, batch 1, "
+        f"{classes} classes: {result.params_m:.2f} M params, {result.gflops:.2f} GFLOPs "
+        f"({result.gflops_x2:.2f} counting a multiply-add as 2)"
+    )
+    typer.echo(f"  counted: {result.counted}; {result.convention}")
+    if result.unsupported_ops:
+        ops = ", ".join(f"{k} x{v}" for k, v in result.unsupported_ops.items())
+        typer.echo(f"  not counted (no FLOP formula): {ops}")
+    ref = arch.reference
+    if ref.gflops is not None and (size is None or tuple(size) == tuple(arch.input_size)):
+        typer.echo(
+            f"  published: {ref.params_m} M params, {ref.gflops} GFLOPs ({ref.complexity_source})"
+        )
+
+
 def main() -> None:  # pragma: no cover - console entry point alias
     sys.exit(app())

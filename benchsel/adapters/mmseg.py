@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from typing import Any
 
@@ -56,7 +57,13 @@ class MMSegModel(LoadedModel):
         return self.model.data_preprocessor(pseudo_collate(samples), False)
 
     def forward_tensor(self, inputs: Any) -> Any:
-        return self.model(inputs["inputs"], inputs["data_samples"], mode="tensor")
+        model = self.model
+        if "batch_data_samples" in inspect.signature(model.decode_head.forward).parameters:
+            # mmseg 1.2.2: EncoderDecoder._forward calls decode_head.forward(x) without the
+            # data samples Mask2FormerHead.forward requires (TypeError in mode='tensor').
+            feats = model.extract_feat(inputs["inputs"])
+            return model.decode_head.forward(feats, inputs["data_samples"])
+        return model(inputs["inputs"], inputs["data_samples"], mode="tensor")
 
     def postprocess(self, batch: dict[str, Any]) -> list[Prediction]:
         results = self.model(batch["inputs"], batch["data_samples"], mode="predict")
