@@ -32,6 +32,22 @@ app.add_typer(data_app, name="data")
 _MAX_LISTED = 30
 
 
+def _json(data: object) -> str:
+    """Strict JSON: NaN and infinities (undefined metrics) become null."""
+    import math
+
+    def clean(value: object) -> object:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [clean(v) for v in value]
+        return value
+
+    return json.dumps(clean(data), indent=2, allow_nan=False)
+
+
 def _fail(exc: BenchselError) -> typer.Exit:
     """Print a user error without a traceback; the caller raises the returned Exit."""
     typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
@@ -280,6 +296,40 @@ def data_sample(
     typer.echo(f"wrote {len(ds.images)} images ({size}x{size}, {n_inst} objects) to {out}")
     for fmt, rel in SAMPLE_FILES.items():
         typer.echo(f"  {fmt:<14} {out / rel}")
+
+
+@app.command("eval")
+def evaluate(
+    task: Annotated[str, typer.Option(help="bbox, segm, panoptic or semantic.")],
+    gt: Annotated[Path, typer.Option(help="Ground truth: annotation file or data set folder.")],
+    pred: Annotated[
+        Path,
+        typer.Option(help="COCO results json; panoptic json (+ PNG folder); label PNG folder."),
+    ],
+    fmt: FormatOpt = "auto",
+    classes: ClassesOpt = None,
+    ignore_index: IgnoreOpt = 255,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one flat JSON object.")] = False,
+) -> None:
+    """Score any model's predictions (COCO AP == pycocotools, PQ == panopticapi, mIoU)."""
+    from benchsel.measure.score_files import score_files
+
+    names = [c.strip() for c in classes.split(",")] if classes else None
+    try:
+        metrics = score_files(task, gt, pred, fmt, names, ignore_index)
+    except BenchselError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        typer.echo(_json(metrics))
+        return
+    main = [k for k in metrics if "/" not in k]
+    per_class = [k for k in metrics if "/" in k]
+    for key in main:
+        typer.echo(f"{key:<16} {metrics[key]:.4f}")
+    if per_class:
+        typer.echo(
+            "per class: " + ", ".join(f"{k.split('/', 1)[1]} {metrics[k]:.3f}" for k in per_class)
+        )
 
 
 @app.command("flops")
