@@ -112,8 +112,9 @@ def suite_check(
         suite = load_suite(file)
     except BenchselError as exc:
         raise _fail(exc) from None
-    variants = sum(len(c.variants) * len(c.losses or [None]) for c in suite.candidates)
-    trials = variants * len(suite.training.data_fractions) * len(suite.training.seeds)
+    from benchsel.trials import expand_trials
+
+    trials = len(expand_trials(suite))
     typer.echo(
         f"{file}: ok - suite {suite.name!r}, tasks "
         f"{', '.join(sorted({suite.task_of(c) for c in suite.candidates}))}, "
@@ -296,6 +297,97 @@ def data_sample(
     typer.echo(f"wrote {len(ds.images)} images ({size}x{size}, {n_inst} objects) to {out}")
     for fmt, rel in SAMPLE_FILES.items():
         typer.echo(f"  {fmt:<14} {out / rel}")
+
+
+@app.command("run")
+def run(
+    suite_file: Annotated[Path, typer.Argument(metavar="SUITE", help="Suite YAML file.")],
+    fresh: Annotated[bool, typer.Option(help="Re-run trials already stored as ok.")] = False,
+    executor: Annotated[str, typer.Option(help="subprocess (default), local or ray.")] = (
+        "subprocess"
+    ),
+    address: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="Ray cluster address (with --executor ray); default: local Ray."),
+    ] = None,
+    trial_timeout: Annotated[
+        float, typer.Option(min=1, help="Seconds before a trial is killed and marked timeout.")
+    ] = 6 * 3600,
+    only: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option(help="Comma-separated architecture ids to run (others are skipped)."),
+    ] = None,
+) -> None:
+    """Fine-tune, evaluate and measure every candidate; store, report and recommend.
+
+    Exit code 0 when every trial succeeded, 2 when some failed, 1 on a user error.
+    """
+    from rich.console import Console
+
+    from benchsel.console import RunProgress, summary_table
+    from benchsel.run import make_executor, run_suite
+    from benchsel.store import ResultsStore
+    from benchsel.suite import load_suite
+
+    console = Console(highlight=False)
+    try:
+        suite = load_suite(suite_file)
+        runner = make_executor(executor, trial_timeout, address)
+        with RunProgress(console) as bars:
+            summary = run_suite(
+                suite, executor=runner, fresh=fresh,
+                only=only.split(",") if only else None,
+                on_plan=bars.plan, on_start=bars.start, on_progress=bars.step,
+                on_done=bars.done,
+            )
+    except BenchselError as exc:
+        raise _fail(exc) from None
+    except KeyboardInterrupt:
+        typer.secho("interrupted: finished trials are stored; run again to resume",
+                    fg=typer.colors.YELLOW, err=True)
+        raise typer.Exit(130) from None
+    with ResultsStore(summary.store_path) as store:
+        console.print(summary_table(store.trials()))
+    console.print(
+        f"{summary.ran} trials run, {summary.skipped} already stored, "
+        f"{len(summary.failed)} failed; data prepared in {summary.prepare_s:.0f} s, "
+        f"total {summary.wall_s:.0f} s. Results: {summary.store_path}"
+    )
+    _after_run(console, summary.store_path, suite)
+    if summary.failed:
+        raise typer.Exit(2)
+
+
+def _after_run(console, store_path: Path, suite) -> None:  # type: ignore[no-untyped-def]
+    """Report and recommendation at the end of a run (once those modules exist)."""
+
+
+@app.command("results")
+def results(
+    file: Annotated[Path, typer.Argument(help="Results file (.sqlite).")],
+    csv: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(help="Write one row per trial to this CSV file."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows.")] = False,
+) -> None:
+    """Export stored results: one row per trial with every metric."""
+    from benchsel.store import open_store, trials_frame
+
+    try:
+        with open_store(file, must_exist=True) as store:
+            frame = trials_frame(store)
+    except BenchselError as exc:
+        raise _fail(exc) from None
+    if csv is not None:
+        frame.to_csv(csv, index=False)
+        typer.echo(f"wrote {len(frame)} rows to {csv}")
+    if as_json:
+        typer.echo(_json(frame.to_dict(orient="records")))
+    elif csv is None:
+        cols = [c for c in ("arch_id", "task", "variant", "loss", "data_fraction", "status",
+                            "accuracy", "latency_e2e_p50_ms", "gflops") if c in frame]
+        typer.echo(frame[cols].to_string(index=False))
 
 
 @app.command("eval")

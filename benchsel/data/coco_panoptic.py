@@ -104,6 +104,9 @@ def read_coco_panoptic(
         rec = records[iid]
         rec.panoptic_file = png_dir / ann["file_name"]
         _read_segments(ann, rec, cats, label_of, len(things), ann_file, issues)
+    # Instances come from thing segments, whose ids are only unique within an image.
+    for number, inst in enumerate((i for r in records.values() for i in r.instances), start=1):
+        inst.id = number
     classes = [str(cats[c]["name"]) for c in cat_ids]
     dataset = Dataset(
         ann_file.stem,

@@ -1,0 +1,414 @@
+"""Fine-tuning through mmengine's Runner with a config generated from the catalog entry.
+
+Kept from the architecture's config: model, optimizer (type, weight decay, gradient clipping,
+parameter-wise settings), data augmentation pipeline. Changed: the user's data and classes,
+every pipeline size scaled to the trial's input size, batch size, learning rate scaled to the
+batch size, and the schedule compressed to the budget (linear warm-up over the first 10% of
+iterations, then cosine decay to 5% of the learning rate). Schedule-specific hooks of the stock
+configs (EMA, late-epoch pipeline switches) are dropped: they assume hundreds of epochs.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchsel.adapters.base import LoadedModel
+from benchsel.measure.memory import PeakMemory
+
+SIZE_KEYS = ("scale", "img_scale", "crop_size", "size", "border", "random_size_range")
+HW_ORDER = {("mmseg", "RandomCrop", "crop_size")}  # mmseg's RandomCrop takes (h, w)
+DATASET_WRAPPERS = ("RepeatDataset", "ClassBalancedDataset", "ConcatDataset")
+ADAPTIVE_OPTIMIZERS = ("Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Lamb")
+
+
+@dataclass
+class TrainResult:
+    """What training measured: the loss curve, throughput, memory and wall time."""
+
+    iterations: int
+    images_seen: int
+    wall_s: float
+    images_per_s: float
+    peak_mem_mb: float
+    memory_what: str
+    lr: float
+    base_lr: float
+    base_batch: int
+    stopped_early: bool
+    loss_curve: list[dict[str, float]] = field(default_factory=list)
+    val_curve: list[dict[str, float]] = field(default_factory=list)
+
+
+def _scale_value(value: Any, fw: float, fh: float, hw: bool) -> Any:
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int | float):
+        return max(1, round(value * (fw + fh) / 2)) if value > 0 else round(value * (fw + fh) / 2)
+    if (
+        isinstance(value, list | tuple)
+        and len(value) == 2
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+    ):
+        a, b = (fh, fw) if hw else (fw, fh)
+        scaled = [round(value[0] * a), round(value[1] * b)]
+        return type(value)(scaled)
+    if isinstance(value, list):
+        return [_scale_value(v, fw, fh, hw) for v in value]
+    return value
+
+
+def scale_sizes(node: Any, fw: float, fh: float, package: str) -> Any:
+    """Scale every size in a pipeline / preprocessor config by (fw, fh)."""
+    if isinstance(node, dict):
+        out = {}
+        kind = str(node.get("type", "")).split(".")[-1]
+        for key, value in node.items():
+            if key in SIZE_KEYS:
+                out[key] = _scale_value(value, fw, fh, (package, kind, key) in HW_ORDER)
+            elif key == "scales":  # RandomChoiceResize: a list of sizes or short sides
+                out[key] = [_scale_value(v, fw, fh, False) for v in value]
+            else:
+                out[key] = scale_sizes(value, fw, fh, package)
+        return out
+    if isinstance(node, list | tuple):
+        return type(node)(scale_sizes(v, fw, fh, package) for v in node)
+    return node
+
+
+def _innermost(dataset: dict[str, Any]) -> dict[str, Any]:
+    while isinstance(dataset.get("dataset"), dict):
+        dataset = dataset["dataset"]
+    return dataset
+
+
+def base_batch_size(cfg: Any, config_name: str) -> int:
+    """Total batch the published learning rate was tuned for (``8xb32`` -> 256)."""
+    match = re.search(r"(\d+)xb(\d+)", config_name)
+    if match:
+        return int(match.group(1)) * int(match.group(2))
+    auto = cfg.get("auto_scale_lr") or {}
+    if auto.get("base_batch_size"):
+        return int(auto["base_batch_size"])
+    return int(cfg.train_dataloader.batch_size) * 8
+
+
+def scaled_lr(base_lr: float, optimizer: str, batch: int, base_batch: int, rule: str) -> float:
+    """Linear scaling for SGD-like optimizers, square root for adaptive ones (``auto``)."""
+    if rule == "none":
+        return base_lr
+    if rule == "auto":
+        rule = "sqrt" if optimizer.split(".")[-1] in ADAPTIVE_OPTIMIZERS else "linear"
+    ratio = batch / base_batch
+    return base_lr * (math.sqrt(ratio) if rule == "sqrt" else ratio)
+
+
+SEMANTIC_LOSSES = {
+    "ce": [{"type": "CrossEntropyLoss", "use_sigmoid": False, "loss_weight": 1.0}],
+    "dice_ce": [
+        {
+            "type": "CrossEntropyLoss",
+            "use_sigmoid": False,
+            "loss_weight": 1.0,
+            "loss_name": "loss_ce",
+        },
+        {"type": "DiceLoss", "loss_weight": 3.0, "loss_name": "loss_dice"},
+    ],
+    "focal": [{"type": "FocalLoss", "use_sigmoid": True, "loss_weight": 1.0}],
+}
+
+
+def semantic_loss(name: str, class_weight: list[float] | None, aux: bool) -> list[dict[str, Any]]:
+    """mmseg loss configs for a loss variant (auxiliary heads get 0.4 of the weight)."""
+    if name == "weighted_ce":
+        losses = [
+            {
+                "type": "CrossEntropyLoss",
+                "use_sigmoid": False,
+                "loss_weight": 1.0,
+                "class_weight": class_weight,
+            }
+        ]
+    else:
+        losses = copy.deepcopy(SEMANTIC_LOSSES[name])
+    if aux:
+        for loss in losses:
+            loss["loss_weight"] = round(loss["loss_weight"] * 0.4, 4)
+    return losses
+
+
+def class_weights_from_pixels(pixel_share: dict[str, float], classes: list[str]) -> list[float]:
+    """Median-frequency balancing: weight_c = median(freq) / freq_c (capped at 10)."""
+    freq = np.array([max(pixel_share.get(c, 0.0), 1e-6) for c in classes])
+    weights = np.median(freq) / freq
+    return [round(float(min(w, 10.0)), 4) for w in weights]
+
+
+def strong_augmentation(package: str) -> list[dict[str, Any]]:
+    """Extra photometric and geometric augmentation (inserted before packing)."""
+    if package == "mmseg":
+        return [
+            {"type": "RandomRotate", "prob": 0.5, "degree": 20, "pad_val": 0, "seg_pad_val": 255},
+            {"type": "PhotoMetricDistortion"},
+        ]
+    return [{"type": "PhotoMetricDistortion"}]
+
+
+def build_train_config(
+    loaded: LoadedModel,
+    dataset_cfg: dict[str, Any],
+    *,
+    iterations: int,
+    batch_size: int,
+    lr_rule: str,
+    augmentation: str,
+    loss: str | None,
+    class_weight: list[float] | None,
+    device: str,
+    amp: bool,
+    workers: int,
+) -> dict[str, Any]:
+    """The pieces of an mmengine Runner config for this trial."""
+    cfg = loaded.config
+    arch = loaded.arch
+    package = arch.package
+    h0, w0 = arch.input_size
+    h, w = loaded.input_size
+    fw, fh = w / w0, h / h0
+
+    loader = copy.deepcopy(cfg.train_dataloader.to_dict())
+    dataset = loader["dataset"]
+    while dataset.get("type") in DATASET_WRAPPERS:
+        dataset = dataset["dataset"]
+    inner = _innermost(dataset)
+    inner_pipeline = inner.get("pipeline")
+    inner.clear()
+    inner.update(copy.deepcopy(dataset_cfg))
+    if inner_pipeline is not None:
+        inner["pipeline"] = inner_pipeline
+    dataset = scale_sizes(dataset, fw, fh, package)
+    pipe_owner = (
+        dataset
+        if "pipeline" in dataset and dataset is not _innermost(dataset)
+        else (_innermost(dataset))
+    )
+    if augmentation == "strong":
+        pipeline = pipe_owner["pipeline"]
+        pipe_owner["pipeline"] = pipeline[:-1] + strong_augmentation(package) + pipeline[-1:]
+    loader.update(
+        {
+            "dataset": dataset,
+            "batch_size": batch_size,
+            "num_workers": workers,
+            "persistent_workers": workers > 0,
+        }
+    )
+    loader.pop("pin_memory", None)
+    sampler = loader.get("sampler") or {}
+    loader["sampler"] = {"type": "InfiniteSampler", "shuffle": sampler.get("shuffle", True)}
+
+    if package == "mmseg":
+        loaded.model.data_preprocessor.size = (h, w)
+        if loss is not None:
+            _set_semantic_loss(loaded.model, loss, class_weight)
+    else:
+        augments = getattr(loaded.model.data_preprocessor, "batch_augments", None)
+        if augments:
+            for aug in augments:  # YOLOX's BatchSyncRandomResize
+                if hasattr(aug, "_random_size_range"):
+                    lo, hi = aug._random_size_range
+                    aug._random_size_range = (round(lo * (fw + fh) / 2), round(hi * (fw + fh) / 2))
+                    aug._input_size = (h, w)
+
+    optim = copy.deepcopy(cfg.optim_wrapper.to_dict())
+    optimizer = optim["optimizer"]
+    base_lr = float(optimizer["lr"])
+    base_batch = base_batch_size(cfg, Path(arch.config).stem)
+    lr = scaled_lr(base_lr, str(optimizer["type"]), batch_size, base_batch, lr_rule)
+    optimizer["lr"] = lr
+    if device.startswith("cuda") and amp:
+        optim["type"] = "AmpOptimWrapper"
+        optim.setdefault("loss_scale", "dynamic")
+    else:
+        optim["type"] = "OptimWrapper"
+        optim.pop("loss_scale", None)
+        optim.pop("dtype", None)
+    warmup = max(1, min(500, iterations // 10))
+    schedulers = [
+        {"type": "LinearLR", "start_factor": 0.001, "by_epoch": False, "begin": 0, "end": warmup},
+        {
+            "type": "CosineAnnealingLR",
+            "eta_min": lr * 0.05,
+            "by_epoch": False,
+            "begin": warmup,
+            "end": max(iterations, warmup + 1),
+            "T_max": max(1, iterations - warmup),
+        },
+    ]
+    return {
+        "train_dataloader": loader,
+        "optim_wrapper": optim,
+        "param_scheduler": schedulers,
+        "train_cfg": {
+            "type": "IterBasedTrainLoop",
+            "max_iters": iterations,
+            "val_interval": iterations + 1,
+        },
+        "lr": lr,
+        "base_lr": base_lr,
+        "base_batch": base_batch,
+    }
+
+
+def _set_semantic_loss(model: Any, loss: str, class_weight: list[float] | None) -> None:
+    from mmseg.registry import MODELS
+
+    heads = [("decode_head", False), ("auxiliary_head", True)]
+    for attr, aux in heads:
+        head = getattr(model, attr, None)
+        if head is None or not hasattr(head, "loss_decode"):
+            continue
+        import torch
+
+        losses = [MODELS.build(c) for c in semantic_loss(loss, class_weight, aux)]
+        head.loss_decode = torch.nn.ModuleList(losses) if len(losses) > 1 else losses[0]
+
+
+def train(
+    loaded: LoadedModel,
+    dataset_cfg: dict[str, Any],
+    work_dir: Path,
+    *,
+    iterations: int,
+    batch_size: int,
+    seed: int,
+    lr_rule: str = "auto",
+    augmentation: str = "default",
+    loss: str | None = None,
+    class_weight: list[float] | None = None,
+    amp: bool = True,
+    max_minutes: float | None = None,
+    workers: int = 0,
+    hooks: list[Any] | None = None,
+    progress: Path | None = None,
+) -> TrainResult:
+    """Fine-tune ``loaded.model`` in place for ``iterations`` and report what it cost."""
+    from mmengine.registry import DefaultScope
+    from mmengine.runner import Runner
+
+    device = loaded.device
+    parts = build_train_config(
+        loaded,
+        dataset_cfg,
+        iterations=iterations,
+        batch_size=batch_size,
+        lr_rule=lr_rule,
+        augmentation=augmentation,
+        loss=loss,
+        class_weight=class_weight,
+        device=device,
+        amp=amp,
+        workers=workers,
+    )
+    recorder = _LossRecorder(max_minutes, progress, iterations)
+    scope = loaded.arch.package
+    loaded.model.train()
+    with DefaultScope.overwrite_default_scope(scope):
+        runner = Runner(
+            model=loaded.model,
+            work_dir=str(work_dir),
+            train_dataloader=parts["train_dataloader"],
+            optim_wrapper=parts["optim_wrapper"],
+            param_scheduler=parts["param_scheduler"],
+            train_cfg=parts["train_cfg"],
+            default_hooks={
+                "timer": {"type": "IterTimerHook"},
+                "logger": {"type": "LoggerHook", "interval": 10},
+                "param_scheduler": {"type": "ParamSchedulerHook"},
+                "checkpoint": None,
+                "sampler_seed": {"type": "DistSamplerSeedHook"},
+            },
+            custom_hooks=[recorder, *(hooks or [])],
+            randomness={"seed": seed},
+            default_scope=scope,
+            env_cfg={"cudnn_benchmark": False, "dist_cfg": {"backend": "gloo"}},
+            log_level="INFO",
+        )
+        # The adapter already initialised (or loaded) the weights; the Runner's own init pass
+        # would re-initialise heads whose init_weights ignores mmengine's _is_init flag.
+        runner._init_model_weights = lambda: None  # type: ignore[method-assign]
+        start = time.perf_counter()
+        with PeakMemory(device) as mem:
+            runner.train()
+        wall = time.perf_counter() - start
+    loaded.model.eval()
+    done = recorder.iterations
+    return TrainResult(
+        iterations=done,
+        images_seen=done * batch_size,
+        wall_s=wall,
+        images_per_s=done * batch_size / wall if wall > 0 else 0.0,
+        peak_mem_mb=round(mem.peak_mb, 1),
+        memory_what=mem.what,
+        lr=parts["lr"],
+        base_lr=parts["base_lr"],
+        base_batch=parts["base_batch"],
+        stopped_early=recorder.stopped,
+        loss_curve=recorder.curve,
+    )
+
+
+def _hook_base() -> type:
+    from mmengine.hooks import Hook
+
+    return Hook
+
+
+class _LossRecorder(_hook_base()):  # type: ignore[misc]
+    """Records the training losses and enforces the wall-clock cap."""
+
+    priority = "VERY_LOW"
+
+    def __init__(self, max_minutes: float | None, progress: Path | None, total: int) -> None:
+        self.max_seconds = max_minutes * 60 if max_minutes else None
+        self.progress, self.total = progress, total
+        self.start = time.perf_counter()
+        self.curve: list[dict[str, float]] = []
+        self.iterations = 0
+        self.stopped = False
+
+    def before_train(self, runner: Any) -> None:
+        self.start = time.perf_counter()
+
+    def after_train_iter(
+        self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None
+    ) -> None:
+        self.iterations = runner.iter + 1
+        if outputs:
+            point = {"iter": float(self.iterations)}
+            for key, value in outputs.items():
+                if key.startswith("loss"):
+                    point[key] = float(value.item() if hasattr(value, "item") else value)
+            self.curve.append(point)
+            if self.progress is not None and (self.iterations % 5 == 0 or self.iterations == 1):
+                _write_progress(self.progress, self.iterations, self.total, point.get("loss"))
+        if self.max_seconds and time.perf_counter() - self.start > self.max_seconds:
+            self.stopped = True
+            runner.train_loop.stop_training = True
+
+
+def _write_progress(path: Path, done: int, total: int, loss: float | None) -> None:
+    """Atomically publish training progress for the driver's progress bar."""
+    import json
+    import os
+
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"iter": done, "total": total, "loss": loss}))
+    os.replace(tmp, path)
