@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -335,16 +335,23 @@ def run(
         runner = make_executor(executor, trial_timeout, address)
         with RunProgress(console) as bars:
             summary = run_suite(
-                suite, executor=runner, fresh=fresh,
+                suite,
+                executor=runner,
+                fresh=fresh,
                 only=only.split(",") if only else None,
-                on_plan=bars.plan, on_start=bars.start, on_progress=bars.step,
+                on_plan=bars.plan,
+                on_start=bars.start,
+                on_progress=bars.step,
                 on_done=bars.done,
             )
     except BenchselError as exc:
         raise _fail(exc) from None
     except KeyboardInterrupt:
-        typer.secho("interrupted: finished trials are stored; run again to resume",
-                    fg=typer.colors.YELLOW, err=True)
+        typer.secho(
+            "interrupted: finished trials are stored; run again to resume",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
         raise typer.Exit(130) from None
     with ResultsStore(summary.store_path) as store:
         console.print(summary_table(store.trials()))
@@ -358,7 +365,7 @@ def run(
         raise typer.Exit(2)
 
 
-def _after_run(console, store_path: Path, suite) -> None:  # type: ignore[no-untyped-def]
+def _after_run(console: Any, store_path: Path, suite: Any) -> None:
     """Report and recommendation at the end of a run (once those modules exist)."""
 
 
@@ -385,8 +392,21 @@ def results(
     if as_json:
         typer.echo(_json(frame.to_dict(orient="records")))
     elif csv is None:
-        cols = [c for c in ("arch_id", "task", "variant", "loss", "data_fraction", "status",
-                            "accuracy", "latency_e2e_p50_ms", "gflops") if c in frame]
+        cols = [
+            c
+            for c in (
+                "arch_id",
+                "task",
+                "variant",
+                "loss",
+                "data_fraction",
+                "status",
+                "accuracy",
+                "latency_e2e_p50_ms",
+                "gflops",
+            )
+            if c in frame
+        ]
         typer.echo(frame[cols].to_string(index=False))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,8 +144,9 @@ def load_suite_data(suite: Suite) -> tuple[Dataset, Dataset, str]:
     return train, val, loaded.format
 
 
-def prepare(suite: Suite, tasks: set[str], work: Path) -> PreparedData:
+def prepare(suite: Suite, tasks: Iterable[str], work: Path) -> PreparedData:
     """Load and validate the suite's data and write what each task's trials need."""
+    tasks = set(tasks)
     train, val, fmt = load_suite_data(suite)
     for task in sorted(tasks):
         if fmt not in TASK_NEEDS[task]:

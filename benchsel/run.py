@@ -8,7 +8,9 @@ row and the suite goes on. Re-running skips trials already stored as ok (same ha
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import functools
 import json
 import os
 import signal
@@ -32,6 +34,8 @@ LOG_TAIL_CHARS = 4000
 DEFAULT_TRIAL_TIMEOUT_S = 6 * 3600
 
 ProgressFn = Callable[[TrialSpec, dict[str, Any]], None]
+DoneFn = Callable[[TrialSpec, TrialOutcome, float], None]
+StartFn = Callable[[TrialSpec], None]
 
 
 @dataclass
@@ -62,10 +66,8 @@ def log_tail(path: Path, chars: int = LOG_TAIL_CHARS) -> str:
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
     """Linux: the trial process gets SIGKILL if the driver dies (kill -9 included)."""
     os.setsid()
-    try:
+    with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 def run_in_subprocess(
@@ -131,10 +133,8 @@ def run_in_subprocess(
 
 
 def _report_progress(path: Path, on_progress: Callable[[dict[str, Any]], None]) -> None:
-    try:
+    with contextlib.suppress(OSError, ValueError):
         on_progress(json.loads(path.read_text()))
-    except (OSError, ValueError):
-        pass
 
 
 def _record(spec: TrialSpec, outcome: TrialOutcome, out_dir: Path, started: float) -> TrialRecord:
@@ -159,7 +159,7 @@ def _record(spec: TrialSpec, outcome: TrialOutcome, out_dir: Path, started: floa
         conditions=outcome.conditions,
         environment=outcome.environment,
         curves=outcome.curves,
-        metrics=outcome.metrics,
+        metrics=dict(outcome.metrics),
     )
 
 
@@ -171,8 +171,8 @@ class Executor:
         specs: list[TrialSpec],
         prepared_path: Path,
         output: Path,
-        on_done: Callable[[TrialSpec, TrialOutcome, float], None],
-        on_start: Callable[[TrialSpec], None],
+        on_done: DoneFn,
+        on_start: StartFn,
         on_progress: ProgressFn,
     ) -> None:
         raise NotImplementedError
@@ -182,7 +182,15 @@ class SubprocessExecutor(Executor):
     def __init__(self, timeout_s: float) -> None:
         self.timeout_s = timeout_s
 
-    def run(self, specs, prepared_path, output, on_done, on_start, on_progress):  # type: ignore[no-untyped-def]
+    def run(
+        self,
+        specs: list[TrialSpec],
+        prepared_path: Path,
+        output: Path,
+        on_done: DoneFn,
+        on_start: StartFn,
+        on_progress: ProgressFn,
+    ) -> None:
         for spec in specs:
             on_start(spec)
             started = time.time()
@@ -191,7 +199,7 @@ class SubprocessExecutor(Executor):
                 prepared_path,
                 trial_dir(output, spec),
                 self.timeout_s,
-                lambda p, s=spec: on_progress(s, p),
+                functools.partial(on_progress, spec),
             )
             on_done(spec, outcome, started)
 
@@ -199,7 +207,15 @@ class SubprocessExecutor(Executor):
 class LocalExecutor(Executor):
     """In this process: no isolation, no timeout; for debugging."""
 
-    def run(self, specs, prepared_path, output, on_done, on_start, on_progress):  # type: ignore[no-untyped-def]
+    def run(
+        self,
+        specs: list[TrialSpec],
+        prepared_path: Path,
+        output: Path,
+        on_done: DoneFn,
+        on_start: StartFn,
+        on_progress: ProgressFn,
+    ) -> None:
         prepared = PreparedData.load(prepared_path)
         for spec in specs:
             on_start(spec)
@@ -214,7 +230,15 @@ class RayExecutor(Executor):
     def __init__(self, timeout_s: float, address: str | None, cpus_per_trial: int = 1) -> None:
         self.timeout_s, self.address, self.cpus = timeout_s, address, cpus_per_trial
 
-    def run(self, specs, prepared_path, output, on_done, on_start, on_progress):  # type: ignore[no-untyped-def]
+    def run(
+        self,
+        specs: list[TrialSpec],
+        prepared_path: Path,
+        output: Path,
+        on_done: DoneFn,
+        on_start: StartFn,
+        on_progress: ProgressFn,
+    ) -> None:
         try:
             import ray
         except ImportError:

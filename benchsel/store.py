@@ -12,7 +12,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,6 +69,8 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 def metric_unit(name: str) -> str:
     """The unit of a metric, read from its name's suffix."""
+    if name.endswith("_per_s"):
+        return name.split("_per_s")[0].rsplit("_", 1)[-1] + "/s"
     for suffix, unit in (
         ("_ms", "ms"),
         ("_mb", "MiB"),
@@ -83,8 +85,6 @@ def metric_unit(name: str) -> str:
             return unit
     if name.startswith(("fps", "throughput_fps")):
         return "frames/s"
-    if name.endswith("images_per_s"):
-        return "images/s"
     if name.endswith(("_images", "_units", "_iters")):
         return "count"
     return "fraction"
@@ -114,7 +114,7 @@ class TrialRecord:
     conditions: dict[str, Any] = field(default_factory=dict)
     environment: dict[str, Any] = field(default_factory=dict)
     curves: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, float | None] = field(default_factory=dict)
+    metrics: Mapping[str, float | None] = field(default_factory=dict)
 
 
 class StoreLockedError(BenchselError):

@@ -59,7 +59,7 @@ def _scale_value(value: Any, fw: float, fh: float, hw: bool) -> Any:
     ):
         a, b = (fh, fw) if hw else (fw, fh)
         scaled = [round(value[0] * a), round(value[1] * b)]
-        return type(value)(scaled)
+        return tuple(scaled) if isinstance(value, tuple) else scaled
     if isinstance(value, list):
         return [_scale_value(v, fw, fh, hw) for v in value]
     return value
@@ -110,7 +110,7 @@ def scaled_lr(base_lr: float, optimizer: str, batch: int, base_batch: int, rule:
     return base_lr * (math.sqrt(ratio) if rule == "sqrt" else ratio)
 
 
-SEMANTIC_LOSSES = {
+SEMANTIC_LOSSES: dict[str, list[dict[str, Any]]] = {
     "ce": [{"type": "CrossEntropyLoss", "use_sigmoid": False, "loss_weight": 1.0}],
     "dice_ce": [
         {
@@ -127,6 +127,7 @@ SEMANTIC_LOSSES = {
 
 def semantic_loss(name: str, class_weight: list[float] | None, aux: bool) -> list[dict[str, Any]]:
     """mmseg loss configs for a loss variant (auxiliary heads get 0.4 of the weight)."""
+    losses: list[dict[str, Any]]
     if name == "weighted_ce":
         losses = [
             {
@@ -343,7 +344,7 @@ def train(
         )
         # The adapter already initialised (or loaded) the weights; the Runner's own init pass
         # would re-initialise heads whose init_weights ignores mmengine's _is_init flag.
-        runner._init_model_weights = lambda: None  # type: ignore[method-assign]
+        runner._init_model_weights = lambda: None
         start = time.perf_counter()
         with PeakMemory(device) as mem:
             runner.train()

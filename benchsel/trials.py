@@ -70,10 +70,11 @@ def expand_trials(suite: Suite, data_key: str = "") -> list[TrialSpec]:
         arch = catalog.get(cand.id)
         for variant in cand.variants:
             var = arch.variant(variant)
-            size = cand.input_size or (var.input_size if var and var.input_size else None)
-            size = tuple(size or arch.input_size)
-            deploy = tuple(suite.measurement.input_size or size)
-            for loss in cand.losses or [None]:
+            chosen = cand.input_size or (var.input_size if var and var.input_size else None)
+            size: tuple[int, int] = chosen or arch.input_size
+            deploy: tuple[int, int] = suite.measurement.input_size or size
+            losses: list[str | None] = list(cand.losses) if cand.losses else [None]
+            for loss in losses:
                 for fraction in suite.training.data_fractions:
                     for seed in suite.training.seeds:
                         specs.append(
@@ -84,8 +85,8 @@ def expand_trials(suite: Suite, data_key: str = "") -> list[TrialSpec]:
                                 family=arch.family,
                                 variant=variant,
                                 loss=loss,
-                                input_size=size,  # type: ignore[arg-type]
-                                deploy_size=deploy,  # type: ignore[arg-type]
+                                input_size=size,
+                                deploy_size=deploy,
                                 data_fraction=fraction,
                                 seed=seed,
                                 checkpoint=cand.checkpoint,

@@ -1,0 +1,182 @@
+"""`benchsel run` end to end on CPU at tiny sizes: store, resume, isolation, Ray."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from benchsel.run import LocalExecutor, SubprocessExecutor, run_suite
+from benchsel.store import ResultsStore
+from benchsel.suite import load_suite
+
+pytestmark = pytest.mark.slow
+
+FAST = {
+    "training": {"iterations": 3, "batch_size": 2},
+    "measurement": {
+        "batch_sizes": [1],
+        "device": "cpu",
+        "min_iters": 2,
+        "min_seconds": 0,
+        "warmup_iters": 1,
+    },
+}
+
+
+def _suite(tmp_path: Path, candidates: list[dict], **extra) -> Path:
+    data = {
+        "name": "t",
+        "dataset": {"sample": {"images": 16, "size": 64, "seed": 0}},
+        "candidates": candidates,
+        "output": "out",
+        **FAST,
+        **extra,
+    }
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+RTMDET = {"id": "rtmdet-tiny", "task": "detection", "input_size": [64, 64]}
+UNET = {"id": "unet-s5-d16", "task": "semantic", "variants": ["light"], "input_size": [64, 64]}
+
+
+def _stored(tmp_path: Path):
+    with ResultsStore(tmp_path / "out" / "t.sqlite") as store:
+        assert store.integrity_ok()
+        return store.trials()
+
+
+def test_two_architectures_end_to_end(tmp_path):
+    suite = load_suite(_suite(tmp_path, [RTMDET, UNET]))
+    summary = run_suite(suite, executor=SubprocessExecutor(600))
+    assert (summary.total, summary.ran, summary.failed) == (2, 2, [])
+    trials = {t.arch_id: t for t in _stored(tmp_path)}
+    assert set(trials) == {"rtmdet-tiny", "unet-s5-d16"}
+    det, seg = trials["rtmdet-tiny"], trials["unet-s5-d16"]
+    assert det.status == seg.status == "ok"
+    for key in (
+        "bbox_AP",
+        "bbox_AP50",
+        "accuracy",
+        "params_m",
+        "gflops",
+        "latency_e2e_p50_ms",
+        "latency_forward_p50_ms",
+        "fps",
+        "train_images_per_s",
+        "train_full_schedule_hours",
+        "label_cost_usd",
+        "labelled_images",
+    ):
+        assert key in det.metrics, key
+    assert det.metrics["labelled_images"] == 13  # 16 images, 20% held out for val
+    assert 0 <= seg.metrics["mIoU"] <= 1 and "IoU/sky" in seg.metrics
+    assert det.conditions["device"] == "cpu" and det.conditions["speed"][0]["batch"] == 1
+    assert det.conditions["training"]["iterations"] == 3
+    assert len(det.curves["train_loss"]) == 3
+    assert Path(det.checkpoint_path).is_file() and Path(det.log_path).is_file()
+    assert det.environment["torch"] == torch.__version__
+
+
+def test_resume_after_kill_does_not_redo_or_duplicate(tmp_path):
+    path = _suite(tmp_path, [RTMDET, UNET])
+    cmd = [sys.executable, "-m", "benchsel", "run", str(path)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db = tmp_path / "out" / "t.sqlite"
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if db.exists():
+            try:
+                rows = sqlite3.connect(db).execute("SELECT count(*) FROM trials").fetchone()[0]
+            except sqlite3.OperationalError:
+                rows = 0
+            if rows >= 1:
+                break
+        time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("first trial never finished")
+    os.kill(proc.pid, signal.SIGKILL)  # kill -9 the driver mid-run
+    proc.wait()
+    first = _stored(tmp_path)
+    assert len(first) == 1
+    done = first[0]
+
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "1 already stored" in rerun.stdout
+    after = _stored(tmp_path)
+    assert sorted(t.arch_id for t in after) == ["rtmdet-tiny", "unet-s5-d16"]
+    again = next(t for t in after if t.hash == done.hash)
+    assert again.finished == done.finished, "the finished trial was redone"
+
+
+def test_failing_candidate_is_a_failed_row_and_the_suite_goes_on(tmp_path):
+    bogus = tmp_path / "other-model.pth"
+    torch.save({"state_dict": {"not.this.model": torch.zeros(3)}}, bogus)
+    broken = {**RTMDET, "checkpoint": str(bogus)}
+    suite = load_suite(_suite(tmp_path, [broken, UNET]))
+    summary = run_suite(suite, executor=SubprocessExecutor(600))
+    assert len(summary.failed) == 1
+    trials = {t.arch_id: t for t in _stored(tmp_path)}
+    assert trials["rtmdet-tiny"].status == "failed"
+    assert "no tensor of the checkpoint matches" in trials["rtmdet-tiny"].error
+    assert trials["unet-s5-d16"].status == "ok"
+
+
+def test_timeout_is_recorded(tmp_path):
+    suite = load_suite(_suite(tmp_path, [RTMDET]))
+    summary = run_suite(suite, executor=SubprocessExecutor(timeout_s=2))
+    assert summary.failed
+    (trial,) = _stored(tmp_path)
+    assert trial.status == "timeout" and "exceeded 2 s" in trial.error
+
+
+def test_cli_exit_code_says_whether_a_trial_failed(tmp_path):
+    bogus = tmp_path / "junk.pth"
+    bogus.write_bytes(b"junk")
+    path = _suite(tmp_path, [{**RTMDET, "checkpoint": str(bogus)}])
+    result = subprocess.run(
+        [sys.executable, "-m", "benchsel", "run", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 2
+    assert "failed" in result.stdout and "Traceback" not in result.stderr
+
+
+def test_local_executor_and_fresh(tmp_path):
+    suite = load_suite(_suite(tmp_path, [UNET]))
+    run_suite(suite, executor=LocalExecutor())
+    (first,) = _stored(tmp_path)
+    skipped = run_suite(suite, executor=LocalExecutor())
+    assert (skipped.skipped, skipped.ran) == (1, 0)
+    redo = run_suite(suite, executor=LocalExecutor(), fresh=True)
+    assert redo.ran == 1
+    (again,) = _stored(tmp_path)
+    assert again.hash == first.hash and again.finished > first.finished
+
+
+def test_ray_executor_on_a_local_instance(tmp_path):
+    ray = pytest.importorskip("ray")
+    from benchsel.run import RayExecutor
+
+    suite = load_suite(_suite(tmp_path, [RTMDET, UNET]))
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        summary = run_suite(suite, executor=RayExecutor(600, address=None))
+    finally:
+        ray.shutdown()
+    assert summary.ran == 2 and not summary.failed
+    assert {t.status for t in _stored(tmp_path)} == {"ok"}
