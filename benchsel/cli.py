@@ -366,7 +366,95 @@ def run(
 
 
 def _after_run(console: Any, store_path: Path, suite: Any) -> None:
-    """Report and recommendation at the end of a run (once those modules exist)."""
+    """Write the HTML report and print a recommendation per task of the suite."""
+    from rich.markup import escape
+
+    from benchsel.recommend import constraints_from_suite, recommend, render_text
+    from benchsel.report import write_report
+    from benchsel.store import ResultsStore
+
+    with ResultsStore(store_path) as store:
+        trials = store.trials()
+    tasks = sorted({t.task for t in trials})
+    for task in tasks:
+        rec = recommend(trials, constraints_from_suite(suite.constraints, task), suite.labelling)
+        console.print(escape(render_text(rec)))
+    report = suite.output / f"{suite.name}.html"
+    try:
+        write_report(store_path, report)
+        console.print(f"Report: {report}")
+    except BenchselError as exc:
+        console.print(f"[red]report not written:[/red] {escape(str(exc))}")
+
+
+@app.command("recommend")
+def recommend_cmd(
+    task: Annotated[str, typer.Option(help="detection, instance, semantic or panoptic.")],
+    results_file: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--results", help="Results file of a run; without it, a prior."),
+    ] = None,
+    min_fps: Annotated[Optional[float], typer.Option(min=0)] = None,  # noqa: UP045
+    max_latency_ms: Annotated[Optional[float], typer.Option(min=0)] = None,  # noqa: UP045
+    max_gpu_mem_gb: Annotated[Optional[float], typer.Option(min=0)] = None,  # noqa: UP045
+    gpu_budget_hours: Annotated[Optional[float], typer.Option(min=0)] = None,  # noqa: UP045
+    gpu_budget_usd: Annotated[Optional[float], typer.Option(min=0)] = None,  # noqa: UP045
+    label_budget_usd: Annotated[Optional[float], typer.Option(min=0)] = None,  # noqa: UP045
+    images: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(min=1, help="Labelled images you have or can afford."),
+    ] = None,
+    target_accuracy: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option(min=0, max=1, help="Minimum primary metric (0..1)."),
+    ] = None,
+    domain: Annotated[str, typer.Option(help="general, medical, aerial, driving, ...")] = (
+        "general"
+    ),
+    need_pixel_masks: Annotated[
+        Optional[bool],  # noqa: UP045
+        typer.Option("--need-pixel-masks/--boxes-are-enough", help="Do you need masks?"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Recommend an architecture from measured results (or a prior) and your constraints."""
+    from benchsel.catalog import TASKS
+    from benchsel.recommend import Constraints, recommend, render_text
+    from benchsel.store import open_store
+
+    if task not in TASKS:
+        raise _fail(BenchselError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}"))
+    trials = None
+    prices = None
+    try:
+        if results_file is not None:
+            with open_store(results_file, must_exist=True) as store:
+                trials = store.trials()
+                run = store.latest_run()
+            if run is not None:
+                from benchsel.suite import LabellingPrices
+
+                prices = LabellingPrices.model_validate(run["suite"].get("labelling", {}))
+    except BenchselError as exc:
+        raise _fail(exc) from None
+    constraints = Constraints(
+        task=task,
+        min_fps=min_fps,
+        max_latency_ms=max_latency_ms,
+        max_gpu_mem_gb=max_gpu_mem_gb,
+        gpu_budget_hours=gpu_budget_hours,
+        gpu_budget_usd=gpu_budget_usd,
+        label_budget_usd=label_budget_usd,
+        images=images,
+        target_accuracy=target_accuracy,
+        domain=domain,
+        need_pixel_masks=need_pixel_masks,
+    )
+    rec = recommend(trials, constraints, prices)
+    if as_json:
+        typer.echo(_json(rec.to_dict()))
+    else:
+        typer.echo(render_text(rec))
 
 
 @app.command("results")

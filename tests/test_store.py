@@ -18,9 +18,20 @@ from benchsel.store import (
 
 
 def _record(h="abc", status="ok", **metrics):
-    return TrialRecord(hash=h, suite_name="s", arch_id="rtmdet-tiny", family="yolo",
-                       task="detection", variant="default", loss=None, data_fraction=1.0, seed=0,
-                       spec={"x": 1}, status=status, metrics=metrics or {"bbox_AP": 0.5})
+    return TrialRecord(
+        hash=h,
+        suite_name="s",
+        arch_id="rtmdet-tiny",
+        family="yolo",
+        task="detection",
+        variant="default",
+        loss=None,
+        data_fraction=1.0,
+        seed=0,
+        spec={"x": 1},
+        status=status,
+        metrics=metrics or {"bbox_AP": 0.5},
+    )
 
 
 def test_new_store_is_migrated_to_current_version(tmp_path):

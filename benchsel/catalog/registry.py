@@ -71,6 +71,7 @@ class Architecture(_Strict):
     reference: Reference
     fixed_input_size: bool = False
     min_input_size: tuple[int, int] = (32, 32)
+    measured: Measured | None = None
     variants: dict[str, Variant] = Field(default_factory=dict)
 
     @property
@@ -124,7 +125,15 @@ class Architecture(_Strict):
             "variants": {k: v.description for k, v in self.variants.items()},
             "description": self.description,
             "reference": self.reference.model_dump(exclude_none=True),
+            "measured": self.measured.model_dump() if self.measured else None,
         }
+
+
+class Measured(_Strict):
+    """Complexity counted by benchsel itself at the default input size."""
+
+    params_m: float
+    gflops: float
 
 
 class Unavailable(_Strict):

@@ -1,0 +1,279 @@
+"""Plotly figures of a results store. User strings are HTML-escaped before plotly sees them
+(plotly renders a subset of HTML in labels)."""
+
+from __future__ import annotations
+
+import html
+import math
+from collections import defaultdict
+from typing import Any
+
+from benchsel.recommend import PRIMARY, Recommendation
+from benchsel.store import TrialRecord
+
+
+def _num(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def label(t: TrialRecord) -> str:
+    extras = [x for x in (None if t.variant == "default" else t.variant, t.loss) if x]
+    name = t.arch_id + (f" [{', '.join(extras)}]" if extras else "")
+    if t.data_fraction != 1:
+        name += f" @{t.data_fraction:g}"
+    if t.seed:
+        name += f" #{t.seed}"
+    return name
+
+
+def _esc(text: str) -> str:
+    return html.escape(text, quote=False)
+
+
+def _layout(title: str, x: str, y: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "title": {"text": _esc(title)},
+        "xaxis": {"title": {"text": x}},
+        "yaxis": {"title": {"text": y}},
+        "height": 420,
+        "margin": {"l": 60, "r": 20, "t": 50, "b": 50},
+        "legend": {"orientation": "h", "y": -0.2},
+        **extra,
+    }
+
+
+def scatter(
+    trials: list[TrialRecord],
+    task: str,
+    x_key: str,
+    x_title: str,
+    rec: Recommendation | None,
+    fps_line: float | None = None,
+    log_x: bool = False,
+) -> dict[str, Any] | None:
+    """Accuracy against one cost axis, one trace per family; the Pareto front drawn as a line."""
+    metric = PRIMARY[task]
+    points: list[tuple[TrialRecord, float, float]] = []
+    for t in trials:
+        x, y = _num(t.metrics.get(x_key)), _num(t.metrics.get("accuracy"))
+        if t.task == task and t.status == "ok" and x is not None and y is not None:
+            points.append((t, x, y))
+    if not points:
+        return None
+    by_family: dict[str, list[tuple[TrialRecord, float, float]]] = defaultdict(list)
+    for p in points:
+        by_family[p[0].family].append(p)
+    data: list[dict[str, Any]] = []
+    for family, pts in sorted(by_family.items()):
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "markers+text",
+                "name": _esc(family),
+                "x": [p[1] for p in pts],
+                "y": [p[2] for p in pts],
+                "text": [_esc(label(p[0])) for p in pts],
+                "textposition": "top center",
+                "marker": {"size": 11},
+                "hovertemplate": "%{text}<br>"
+                + x_title
+                + " %{x:.3g}<br>"
+                + metric
+                + " %{y:.3f}<extra></extra>",
+            }
+        )
+    if rec is not None:
+        front = [p for p in points if _on_front(rec, p[0])]
+        if len(front) > 1:
+            front.sort(key=lambda p: p[1])
+            data.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines",
+                    "name": "Pareto front",
+                    "x": [p[1] for p in front],
+                    "y": [p[2] for p in front],
+                    "line": {"dash": "dot", "color": "#888"},
+                    "hoverinfo": "skip",
+                }
+            )
+    layout = _layout(f"{task}: {metric} vs {x_title}", x_title, metric)
+    layout["yaxis"]["range"] = [0, 1.05]
+    if log_x:
+        layout["xaxis"]["type"] = "log"
+    if fps_line:
+        limit = 1000.0 / fps_line
+        layout["shapes"] = [
+            {
+                "type": "line",
+                "x0": limit,
+                "x1": limit,
+                "yref": "paper",
+                "y0": 0,
+                "y1": 1,
+                "line": {"color": "#d62728", "dash": "dash"},
+            }
+        ]
+        layout["annotations"] = [
+            {
+                "x": limit,
+                "yref": "paper",
+                "y": 1.02,
+                "showarrow": False,
+                "text": f"{fps_line:g} fps limit",
+                "font": {"color": "#d62728"},
+            }
+        ]
+    return {"data": data, "layout": layout}
+
+
+def _on_front(rec: Recommendation, t: TrialRecord) -> bool:
+    return any(
+        o.pareto and o.id == t.arch_id and o.variant == t.variant and o.loss == t.loss
+        for o in rec.ranking + rec.rejected
+    )
+
+
+def learning_curves(trials: list[TrialRecord], task: str) -> dict[str, Any] | None:
+    """Accuracy against labelled training images, with the labelling cost of each point."""
+    groups: dict[str, list[TrialRecord]] = defaultdict(list)
+    for t in trials:
+        if t.task == task and t.status == "ok":
+            extras = [x for x in (None if t.variant == "default" else t.variant, t.loss) if x]
+            groups[t.arch_id + (f" [{', '.join(extras)}]" if extras else "")].append(t)
+    data = []
+    for name, runs in sorted(groups.items()):
+        runs.sort(key=lambda t: t.data_fraction)
+        xs = [_num(t.metrics.get("labelled_images")) for t in runs]
+        ys = [_num(t.metrics.get("accuracy")) for t in runs]
+        costs = [_num(t.metrics.get("label_cost_usd")) or 0.0 for t in runs]
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "name": _esc(name),
+                "x": xs,
+                "y": ys,
+                "customdata": costs,
+                "hovertemplate": _esc(name)
+                + "<br>%{x} labelled images<br>labels $%{customdata:,.0f}"
+                "<br>" + PRIMARY[task] + " %{y:.3f}<extra></extra>",
+            }
+        )
+    if not data:
+        return None
+    layout = _layout(f"{task}: learning curves", "labelled images", PRIMARY[task])
+    layout["yaxis"]["range"] = [0, 1.05]
+    return {"data": data, "layout": layout}
+
+
+def class_heatmap(
+    trials: list[TrialRecord], task: str, classes: list[str]
+) -> dict[str, Any] | None:
+    """Per-class AP (detection, instance, panoptic PQ) or IoU (semantic), trials x classes."""
+    prefix = {
+        "detection": "bbox_AP/",
+        "instance": "segm_AP/",
+        "semantic": "IoU/",
+        "panoptic": "PQ/",
+    }[task]
+    rows = [t for t in trials if t.task == task and t.status == "ok"]
+    names = classes or sorted(
+        {k[len(prefix) :] for t in rows for k in t.metrics if k.startswith(prefix)}
+    )
+    names = [n for n in names if any(f"{prefix}{n}" in t.metrics for t in rows)]
+    if not rows or not names:
+        return None
+    z = [[_num(t.metrics.get(prefix + n)) for n in names] for t in rows]
+    data = [
+        {
+            "type": "heatmap",
+            "z": z,
+            "x": [_esc(n) for n in names],
+            "y": [_esc(label(t)) for t in rows],
+            "colorscale": "Viridis",
+            "zmin": 0,
+            "zmax": 1,
+            "hovertemplate": "%{y}<br>%{x}: %{z:.3f}<extra></extra>",
+        }
+    ]
+    layout = _layout(f"{task}: per-class {prefix[:-1]}", "class", "trial")
+    layout["height"] = max(300, 60 + 40 * len(rows))
+    layout["margin"]["l"] = 220
+    return {"data": data, "layout": layout}
+
+
+def training_curves(trials: list[TrialRecord], task: str) -> dict[str, Any] | None:
+    """Training loss per iteration, and the periodic validation metric on a second axis."""
+    data = []
+    for t in trials:
+        if t.task != task or t.status != "ok":
+            continue
+        loss = t.curves.get("train_loss") or []
+        if loss:
+            data.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines",
+                    "name": _esc(label(t)) + " loss",
+                    "x": [p["iter"] for p in loss],
+                    "y": [p.get("loss") for p in loss],
+                }
+            )
+        val = t.curves.get("val") or []
+        if val:
+            data.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines+markers",
+                    "yaxis": "y2",
+                    "name": _esc(label(t)) + f" val {PRIMARY[task]}",
+                    "x": [p["iter"] for p in val],
+                    "y": [p.get(PRIMARY[task]) for p in val],
+                }
+            )
+    if not data:
+        return None
+    layout = _layout(f"{task}: training curves", "iteration", "training loss")
+    layout["yaxis2"] = {
+        "title": {"text": f"val {PRIMARY[task]}"},
+        "overlaying": "y",
+        "side": "right",
+        "range": [0, 1],
+    }
+    return {"data": data, "layout": layout}
+
+
+def training_cost(trials: list[TrialRecord]) -> dict[str, Any] | None:
+    """Projected full-schedule training hours and measured training throughput per trial."""
+    rows = [t for t in trials if t.status == "ok" and t.metrics.get("train_images_per_s")]
+    if not rows:
+        return None
+    names = [_esc(label(t)) for t in rows]
+    data = [
+        {
+            "type": "bar",
+            "name": "full schedule, hours",
+            "x": names,
+            "y": [_num(t.metrics.get("train_full_schedule_hours")) for t in rows],
+        },
+        {
+            "type": "bar",
+            "name": "training images/s",
+            "x": names,
+            "yaxis": "y2",
+            "y": [_num(t.metrics.get("train_images_per_s")) for t in rows],
+            "opacity": 0.6,
+        },
+    ]
+    layout = _layout("training cost", "trial", "hours (projected full schedule)")
+    layout["yaxis2"] = {
+        "title": {"text": "images/s (measured)"},
+        "overlaying": "y",
+        "side": "right",
+    }
+    layout["barmode"] = "group"
+    return {"data": data, "layout": layout}

@@ -1,0 +1,237 @@
+"""Render a results store into one self-contained, offline HTML file.
+
+Every user-provided string reaches the page through Jinja2's autoescaping or, inside figure
+data, HTML-escaped and JSON-encoded with ``</`` broken up, so nothing a user wrote can run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from benchsel.errors import BenchselError
+from benchsel.recommend import PRIMARY, constraints_from_suite, recommend
+from benchsel.report import figures
+from benchsel.store import ResultsStore, TrialRecord, open_store
+from benchsel.suite import Constraints as SuiteConstraints
+from benchsel.suite import LabellingPrices
+
+TABLE_COLUMNS = [
+    ("task", "task", "text"),
+    ("status", "status", "text"),
+    ("accuracy", "accuracy", "num"),
+    ("metric", "metric", "text"),
+    ("fps", "fps (b1)", "num"),
+    ("latency_e2e_p50_ms", "e2e p50 ms", "num"),
+    ("latency_forward_p50_ms", "forward p50 ms", "num"),
+    ("gflops", "GFLOPs", "num"),
+    ("params_m", "params M", "num"),
+    ("infer_peak_mem_mb", "infer peak MB", "num"),
+    ("train_images_per_s", "train img/s", "num"),
+    ("train_full_schedule_hours", "full train h", "num"),
+    ("label_cost_usd", "labels $", "num"),
+    ("labelled_images", "labelled images", "num"),
+]
+
+
+def script_json(data: Any) -> str:
+    """JSON safe to embed in a <script> element (no '</', no '<!--')."""
+    text = json.dumps(data, default=_default, allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _default(value: Any) -> Any:
+    return None if isinstance(value, float) else str(value)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "-"
+        if abs(value) >= 100:
+            return f"{value:,.0f}"
+        return f"{value:.3f}" if abs(value) < 1 else f"{value:.2f}"
+    return str(value)
+
+
+def _row(t: TrialRecord) -> dict[str, Any]:
+    cells = []
+    for key, _title, kind in TABLE_COLUMNS:
+        if key == "task":
+            value: Any = t.task
+        elif key == "status":
+            value = t.status
+        elif key == "metric":
+            value = PRIMARY.get(t.task, "")
+        else:
+            value = t.metrics.get(key)
+        sort = value if kind == "text" else (value if value is not None else "")
+        cells.append(
+            {"text": _fmt(value) if kind == "num" else str(value), "sort": sort, "kind": kind}
+        )
+    return {"label": figures.label(t), "cells": cells, "status": t.status}
+
+
+def build_report(store: ResultsStore) -> str:
+    """The report's HTML text."""
+    import jinja2
+    from plotly.offline import get_plotlyjs
+
+    trials = store.trials()
+    run = store.latest_run() or {}
+    suite = run.get("suite", {})
+    suite_name = run.get("suite_name", store.path.stem)
+    constraints = SuiteConstraints.model_validate(suite.get("constraints", {}))
+    prices = LabellingPrices.model_validate(suite.get("labelling", {}))
+    prepared = (run.get("dataset") or {}).get("prepared", {})
+    classes = prepared.get("classes", [])
+    tasks = sorted({t.task for t in trials})
+    sections = []
+    figs: list[dict[str, Any]] = []
+
+    def add(fig: dict[str, Any] | None, caption: str) -> dict[str, Any] | None:
+        if fig is None:
+            return None
+        figs.append(_clean(fig))
+        return {"id": f"fig{len(figs) - 1}", "caption": caption}
+
+    for task in tasks:
+        c = constraints_from_suite(constraints, task)
+        rec = recommend(trials, c, prices)
+        thing_classes = classes[: prepared.get("num_things", len(classes))]
+        task_classes = classes if task in ("semantic", "panoptic") else thing_classes
+        plots = [
+            add(
+                figures.scatter(
+                    trials,
+                    task,
+                    "latency_e2e_p50_ms",
+                    "latency p50 ms (b1, e2e)",
+                    rec,
+                    fps_line=c.min_fps,
+                ),
+                "Accuracy against end-to-end "
+                "batch-1 latency; the dashed red line is the fps constraint, the dotted line "
+                "the Pareto front of accuracy, latency and cost.",
+            ),
+            add(
+                figures.scatter(trials, task, "gflops", "GFLOPs", rec),
+                "Accuracy against FLOPs at the deployment input size (1 multiply-add = 1 FLOP).",
+            ),
+            add(
+                figures.scatter(trials, task, "label_cost_usd", "labelling cost $", rec),
+                "Accuracy against the labelling cost of the training images each trial used.",
+            ),
+            add(
+                figures.learning_curves(trials, task),
+                "Accuracy against the number of labelled training images (data fractions); "
+                "hover for the labelling cost of each point.",
+            ),
+            add(figures.class_heatmap(trials, task, task_classes), "Per-class scores."),
+            add(
+                figures.training_curves(trials, task),
+                "Training loss per iteration and the periodic validation metric.",
+            ),
+        ]
+        sections.append(
+            {
+                "task": task,
+                "metric": PRIMARY[task],
+                "rec": rec,
+                "constraints": c.describe(),
+                "plots": [p for p in plots if p],
+            }
+        )
+    cost_plot = add(
+        figures.training_cost(trials),
+        "Projected GPU-hours of a full schedule "
+        "on all the data (bars) and measured training throughput.",
+    )
+    conditions = []
+    for t in trials:
+        if t.status != "ok":
+            continue
+        speed = (t.conditions.get("speed") or [{}])[0]
+        training = t.conditions.get("training") or {}
+        conditions.append(
+            {
+                "label": figures.label(t),
+                "device": speed.get("device", t.conditions.get("device")),
+                "input": "x".join(str(v) for v in speed.get("input_size", [])),
+                "precision": ", ".join(
+                    sorted({s.get("precision", "") for s in t.conditions.get("speed", [])})
+                ),
+                "batches": ", ".join(str(s.get("batch")) for s in t.conditions.get("speed", [])),
+                "threads": speed.get("threads"),
+                "timer": speed.get("timer"),
+                "memory": speed.get("memory"),
+                "training": (
+                    f"{training.get('iterations')} it, batch {training.get('batch')}, "
+                    f"lr {training.get('lr', 0):.2e}, {training.get('augmentation')}"
+                    if training
+                    else "evaluated as is"
+                ),
+            }
+        )
+    first_ok = next((t for t in trials if t.status == "ok"), None)
+    what_timed = {}
+    if first_ok and first_ok.conditions.get("speed"):
+        what_timed = first_ok.conditions["speed"][0].get("what_is_timed", {})
+    env = run.get("environment", {})
+    template_text = (
+        resources.files("benchsel.report").joinpath("templates/report.html.j2").read_text()
+    )
+    env_j2 = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+    env_j2.filters["fmt"] = _fmt
+    return env_j2.from_string(template_text).render(
+        suite_name=suite_name,
+        store_path=str(store.path),
+        generated=time.strftime("%Y-%m-%d %H:%M"),
+        sections=sections,
+        columns=TABLE_COLUMNS,
+        rows=[_row(t) for t in trials],
+        failed=[t for t in trials if t.status != "ok"],
+        conditions=conditions,
+        what_timed=what_timed,
+        environment=env,
+        dataset=prepared,
+        cost_plot=cost_plot,
+        plotly_js=get_plotlyjs(),
+        figures_json=script_json(figs),
+        n_trials=len(trials),
+    )
+
+
+def write_report(store_path: Path, out: Path) -> Path:
+    """Build the report of ``store_path`` and write it atomically to ``out``."""
+    with open_store(store_path, must_exist=True) as store:
+        text = build_report(store)
+    out = Path(out)
+    tmp = out.with_name(out.name + ".tmp")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, out)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise BenchselError(f"cannot write the report to {out}: {exc}") from None
+    return out

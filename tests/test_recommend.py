@@ -1,0 +1,307 @@
+"""The recommendation engine on synthetic result tables, and the decision-table prior."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from benchsel.cli import app
+from benchsel.recommend import Constraints, recommend
+from benchsel.store import ResultsStore, TrialRecord
+
+FAMILY = {
+    "rtmdet-tiny": "yolo",
+    "rtmdet-s": "yolo",
+    "dino-4scale-r50": "dino",
+    "retinanet-r50": "retinanet",
+    "yolox-s": "yolo",
+    "mask-rcnn-r50": "mask_rcnn",
+    "unet-s5-d16": "unet",
+    "fcn-r50": "fcn",
+}
+
+
+def trial(
+    arch,
+    task="detection",
+    fraction=1.0,
+    seed=0,
+    variant="default",
+    loss=None,
+    device="cuda",
+    status="ok",
+    **metrics,
+):
+    base = {
+        "accuracy": 0.5,
+        "fps": 50.0,
+        "latency_e2e_p50_ms": 20.0,
+        "gflops": 10.0,
+        "params_m": 5.0,
+        "label_cost_usd": 100.0,
+        "labelled_images": 1000 * fraction,
+        "label_units": 3000 * fraction,
+        "infer_peak_mem_mb": 1024.0,
+        "train_peak_mem_mb": 4096.0,
+        "train_full_schedule_hours": 10.0,
+        "train_full_schedule_usd": 25.0,
+    }
+    base.update(metrics)
+    return TrialRecord(
+        hash=f"{arch}-{task}-{fraction}-{seed}-{variant}-{loss}",
+        suite_name="s",
+        arch_id=arch,
+        family=FAMILY[arch],
+        task=task,
+        variant=variant,
+        loss=loss,
+        data_fraction=fraction,
+        seed=seed,
+        spec={},
+        status=status,
+        metrics=base,
+        conditions={"device": device},
+    )
+
+
+# ---------------------------------------------------------------- measured
+
+
+def test_fps_constraint_rejects_with_a_reason():
+    trials = [
+        trial("dino-4scale-r50", accuracy=0.62, fps=6.1, gflops=290),
+        trial("rtmdet-tiny", accuracy=0.48, fps=120.0, gflops=8),
+        trial("retinanet-r50", accuracy=0.51, fps=19.0, gflops=250),
+    ]
+    rec = recommend(trials, Constraints("detection", min_fps=30))
+    assert rec.basis == "measured"
+    assert rec.recommended.id == "rtmdet-tiny"
+    rejected = {o.id: o.reasons for o in rec.rejected}
+    assert rejected["dino-4scale-r50"] == ["6.1 fps < 30 fps required"]
+    assert rejected["retinanet-r50"] == ["19.0 fps < 30 fps required"]
+    assert "highest bbox_AP" in rec.reasons[0]
+
+
+def test_without_constraints_the_most_accurate_wins():
+    trials = [
+        trial("dino-4scale-r50", accuracy=0.62, fps=6.1),
+        trial("rtmdet-tiny", accuracy=0.48, fps=120.0),
+    ]
+    rec = recommend(trials, Constraints("detection"))
+    assert rec.recommended.id == "dino-4scale-r50"
+    assert [o.id for o in rec.ranking] == ["dino-4scale-r50", "rtmdet-tiny"]
+    assert "0.480 < 0.620" in rec.ranking[1].reasons[0]
+
+
+def test_ties_go_to_the_simpler_cheaper_model():
+    trials = [
+        trial("rtmdet-s", accuracy=0.503, gflops=14.8),
+        trial("rtmdet-tiny", accuracy=0.500, gflops=8.1),
+    ]
+    rec = recommend(trials, Constraints("detection"))
+    assert rec.recommended.id == "rtmdet-tiny"
+    assert any("simpler, cheaper" in r for r in rec.reasons)
+
+
+def test_nothing_feasible_shows_the_closest_and_what_they_miss():
+    trials = [
+        trial("dino-4scale-r50", accuracy=0.6, fps=6.0),
+        trial("rtmdet-tiny", accuracy=0.4, fps=25.0),
+    ]
+    rec = recommend(trials, Constraints("detection", min_fps=60, target_accuracy=0.5))
+    assert rec.recommended is None
+    assert "No measured candidate meets all constraints" in rec.reasons[0]
+    reasons = {o.id: o.reasons for o in rec.rejected}
+    assert reasons["rtmdet-tiny"] == ["25.0 fps < 60 fps required", "bbox_AP 0.400 < target 0.5"]
+    assert "rtmdet-tiny" in rec.reasons[0] and "dino-4scale-r50" in rec.reasons[0]
+
+
+def test_missing_metrics_are_reported_not_guessed():
+    trials = [
+        trial("rtmdet-tiny", accuracy=None, fps=None, latency_e2e_p50_ms=None),
+        trial("rtmdet-s", accuracy=0.4),
+    ]
+    rec = recommend(trials, Constraints("detection", min_fps=30))
+    assert rec.recommended.id == "rtmdet-s"
+    missing = next(o for o in rec.rejected if o.id == "rtmdet-tiny")
+    assert "no bbox_AP was measured" in missing.reasons
+    assert any("rtmdet-tiny: not checked: speed not measured" in n for n in rec.notes)
+
+
+def test_gpu_memory_and_budgets():
+    trials = [
+        trial(
+            "dino-4scale-r50", accuracy=0.6, train_peak_mem_mb=20_000, train_full_schedule_hours=90
+        ),
+        trial("rtmdet-tiny", accuracy=0.45),
+    ]
+    rec = recommend(trials, Constraints("detection", max_gpu_mem_gb=8, gpu_budget_hours=50))
+    assert rec.recommended.id == "rtmdet-tiny"
+    reasons = rec.rejected[0].reasons
+    assert "training needs 19.5 GB > 8 GB of GPU memory" in reasons
+    assert "full training needs 90.0 GPU-hours > 50" in reasons
+
+
+def test_cpu_measurements_do_not_claim_gpu_memory():
+    trials = [trial("rtmdet-tiny", device="cpu", train_peak_mem_mb=50_000)]
+    rec = recommend(trials, Constraints("detection", max_gpu_mem_gb=4))
+    assert rec.recommended.id == "rtmdet-tiny"
+    assert any("GPU memory not measured" in n for n in rec.notes)
+
+
+def test_learning_curve_point_within_the_labelled_image_budget_is_used():
+    trials = [
+        trial("rtmdet-tiny", fraction=0.25, accuracy=0.30, labelled_images=250),
+        trial("rtmdet-tiny", fraction=1.0, accuracy=0.50, labelled_images=1000),
+        trial("rtmdet-s", fraction=0.25, accuracy=0.35, labelled_images=250),
+        trial("rtmdet-s", fraction=1.0, accuracy=0.45, labelled_images=1000),
+    ]
+    few = recommend(trials, Constraints("detection", images=300))
+    assert few.recommended.id == "rtmdet-s" and few.recommended.accuracy == 0.35
+    many = recommend(trials, Constraints("detection", images=5000))
+    assert many.recommended.id == "rtmdet-tiny" and many.recommended.accuracy == 0.50
+
+
+def test_seeds_are_averaged():
+    trials = [
+        trial("rtmdet-tiny", seed=0, accuracy=0.4),
+        trial("rtmdet-tiny", seed=1, accuracy=0.5),
+    ]
+    rec = recommend(trials, Constraints("detection"))
+    assert rec.recommended.accuracy == pytest.approx(0.45) and rec.recommended.seeds == 2
+
+
+def test_pareto_front_is_marked():
+    trials = [
+        trial("dino-4scale-r50", accuracy=0.6, latency_e2e_p50_ms=150),
+        trial("rtmdet-tiny", accuracy=0.45, latency_e2e_p50_ms=8),
+        trial("retinanet-r50", accuracy=0.44, latency_e2e_p50_ms=50),
+    ]
+    rec = recommend(trials, Constraints("detection"))
+    front = {o.id for o in rec.ranking if o.pareto}
+    assert front == {"dino-4scale-r50", "rtmdet-tiny"}
+
+
+def test_start_simple_notes_the_cost_of_pixel_masks():
+    rec = recommend([trial("rtmdet-tiny")], Constraints("detection"))
+    assert any("Instance masks would cost" in n for n in rec.notes)
+    seg = recommend(
+        [trial("mask-rcnn-r50", task="instance")], Constraints("instance", need_pixel_masks=False)
+    )
+    assert any("boxes are enough" in n.lower() for n in seg.notes)
+
+
+def test_failed_trials_are_ignored():
+    trials = [
+        trial("dino-4scale-r50", status="failed", accuracy=0.9),
+        trial("rtmdet-tiny", accuracy=0.4),
+    ]
+    assert recommend(trials, Constraints("detection")).recommended.id == "rtmdet-tiny"
+
+
+# ---------------------------------------------------------------- prior (decision table)
+
+
+@pytest.mark.parametrize(
+    ("constraints", "family", "ids", "phrase"),
+    [
+        (
+            Constraints("detection", min_fps=60),
+            "yolo",
+            {"rtmdet-s", "rtmdet-tiny", "yolox-s", "yolox-tiny", "yolov3-d53-320"},
+            "YOLO family",
+        ),
+        (Constraints("detection"), "dino", {"dino-5scale-swin-l"}, "Swin-L"),
+        (
+            Constraints("semantic", domain="medical", images=300),
+            "unet",
+            {"unet-s5-d16"},
+            "strong augmentation",
+        ),
+        (
+            Constraints("instance"),
+            None,
+            {"mask-rcnn-r50", "mask2former-r50"},
+            "Mask R-CNN or Mask2Former",
+        ),
+        (
+            Constraints("detection", max_gpu_mem_gb=6),
+            "yolo",
+            {"yolox-tiny"},
+            "smallest YOLO-family",
+        ),
+        (
+            Constraints("panoptic"),
+            None,
+            {"panoptic-fpn-r50", "mask2former-r50-panoptic"},
+            "Panoptic-FPN or Mask2Former",
+        ),
+    ],
+    ids=["real-time", "highest-accuracy", "medical", "instance", "limited-gpu", "panoptic"],
+)
+def test_decision_table_rows(constraints, family, ids, phrase):
+    rec = recommend(None, constraints)
+    assert rec.basis == "prior"
+    assert rec.recommended.id in ids
+    if family:
+        assert rec.recommended.family == family
+    assert phrase in " ".join(rec.reasons)
+    assert any("prior" in n for n in rec.notes)
+
+
+def test_smallest_yolo_is_the_fewest_flops():
+    from benchsel.catalog import load_catalog
+
+    yolo = [
+        a for a in load_catalog().architectures if a.family == "yolo" and "detection" in a.tasks
+    ]
+    smallest = min(yolo, key=lambda a: a.measured.gflops)
+    rec = recommend(None, Constraints("detection", gpu_budget_hours=5))
+    assert rec.recommended.id == smallest.id
+
+
+def test_measured_results_for_another_task_fall_back_to_the_prior():
+    rec = recommend([trial("rtmdet-tiny")], Constraints("panoptic"))
+    assert rec.basis == "prior"
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def test_cli_json_shape(tmp_path):
+    path = tmp_path / "r.sqlite"
+    with ResultsStore(path) as store:
+        for t in (
+            trial("dino-4scale-r50", accuracy=0.62, fps=6.1),
+            trial("rtmdet-tiny", accuracy=0.48, fps=120.0),
+        ):
+            store.save_trial(t)
+    result = CliRunner().invoke(
+        app,
+        ["recommend", "--results", str(path), "--task", "detection", "--min-fps", "30", "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["recommended"]["id"] == "rtmdet-tiny" and out["recommended"]["family"] == "yolo"
+    assert out["basis"] == "measured"
+    assert out["rejected"] == [
+        {
+            "id": "dino-4scale-r50",
+            "name": "dino-4scale-r50",
+            "family": "dino",
+            "reasons": ["6.1 fps < 30 fps required"],
+        }
+    ]
+    assert [r["id"] for r in out["ranking"]] == ["rtmdet-tiny"]
+
+
+def test_cli_prior_and_errors(tmp_path):
+    runner = CliRunner()
+    out = json.loads(runner.invoke(app, ["recommend", "--task", "panoptic", "--json"]).output)
+    assert out["basis"] == "prior"
+    missing = runner.invoke(
+        app, ["recommend", "--task", "detection", "--results", str(tmp_path / "none.sqlite")]
+    )
+    assert missing.exit_code == 1 and "not found" in missing.output
