@@ -12,8 +12,10 @@ $(STAMP): pyproject.toml scripts/install.sh
 
 demo: $(STAMP)
 	$(BIN)/benchsel list
+	$(BIN)/benchsel run suites/quickstart.yaml
 
 test: $(STAMP)
+	bash scripts/install_browser.sh
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -457,6 +457,21 @@ def recommend_cmd(
         typer.echo(render_text(rec))
 
 
+@app.command("report")
+def report(
+    file: Annotated[Path, typer.Argument(help="Results file (.sqlite).")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="HTML file to write.")],
+) -> None:
+    """Write the self-contained HTML report of a results file."""
+    from benchsel.report import write_report
+
+    try:
+        path = write_report(file, out)
+    except BenchselError as exc:
+        raise _fail(exc) from None
+    typer.echo(f"wrote {path}")
+
+
 @app.command("results")
 def results(
     file: Annotated[Path, typer.Argument(help="Results file (.sqlite).")],
@@ -589,6 +604,24 @@ def flops(
         typer.echo(
             f"  published: {ref.params_m} M params, {ref.gflops} GFLOPs ({ref.complexity_source})"
         )
+
+
+@app.command("doctor")
+def doctor() -> None:
+    """Check the installation (torch, CUDA, mmcv ops, mmdet/mmseg, extras); exit 1 if broken."""
+    from benchsel.doctor import run_checks
+
+    checks = run_checks()
+    for c in checks:
+        mark = "ok  " if c.ok else ("FAIL" if c.required else "note")
+        line = f"{mark} {c.name}: {c.detail}"
+        if not c.ok and c.fix:
+            line += f"\n     fix: {c.fix}"
+        typer.echo(line)
+    broken = [c for c in checks if c.required and not c.ok]
+    typer.echo("installation OK" if not broken else f"{len(broken)} problem(s) to fix")
+    if broken:
+        raise typer.Exit(1)
 
 
 def main() -> None:  # pragma: no cover - console entry point alias

@@ -63,7 +63,9 @@ class PreparedData:
         if task in ("detection", "instance"):
             ds = read_coco(Path(cfg["ann_file"]), None, issues, check_images=False)
         elif task == "panoptic":
-            ds = read_coco_panoptic(Path(cfg["ann_file"]), None, None, issues, check_images=False)
+            prefix = cfg["data_prefix"]
+            ds = read_coco_panoptic(Path(cfg["ann_file"]), Path(prefix["img"]),
+                                    Path(prefix["seg"]), issues, check_images=False)
         else:
             prefix = cfg["data_prefix"]
             stems = Path(cfg["ann_file"]).read_text().split()

@@ -95,7 +95,9 @@ class TrainingSpec(_Strict):
     epochs: int | None = Field(None, ge=0)
     max_minutes: float | None = Field(None, gt=0, description="Wall-clock cap per trial.")
     batch_size: int = Field(8, ge=1)
-    lr_scale: Literal["linear", "none"] = "linear"
+    lr_scale: Literal["auto", "linear", "sqrt", "none"] = Field(
+        "auto", description="auto: linear for SGD-like optimizers, square root for Adam-family."
+    )
     augmentation: Literal["default", "strong"] = "default"
     data_fractions: list[float] = Field(default_factory=lambda: [1.0])
     seeds: list[int] = Field(default_factory=lambda: [0])

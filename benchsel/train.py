@@ -254,6 +254,7 @@ def build_train_config(
         },
     ]
     return {
+        "stage_switch": stage_switch(cfg, iterations, fw, fh, package),
         "train_dataloader": loader,
         "optim_wrapper": optim,
         "param_scheduler": schedulers,
@@ -266,6 +267,31 @@ def build_train_config(
         "base_lr": base_lr,
         "base_batch": base_batch,
     }
+
+
+def stage_switch(
+    cfg: Any, iterations: int, fw: float, fh: float, package: str
+) -> dict[str, Any] | None:
+    """The stock config's late-training switch, moved to the same fraction of the budget.
+
+    RTMDet's PipelineSwitchHook drops mosaic / mixup for its last 20 of 300 epochs; YOLOX's
+    mode switch drops them for the last 15 and adds an L1 box loss.
+    """
+    max_epochs = (cfg.get("train_cfg") or {}).get("max_epochs")
+    if not max_epochs:
+        return None
+    for hook in cfg.get("custom_hooks") or []:
+        kind = str(hook.get("type", "")).split(".")[-1]
+        if kind == "PipelineSwitchHook":
+            at = round(iterations * hook["switch_epoch"] / max_epochs)
+            pipeline = scale_sizes(copy.deepcopy(list(hook["switch_pipeline"])), fw, fh, package)
+            return {"iter": at, "pipeline": pipeline}
+        if kind == "YOLOXModeSwitchHook":
+            last = hook.get("num_last_epochs", 15)
+            at = round(iterations * (max_epochs - last) / max_epochs)
+            skip = hook.get("skip_type_keys", ("Mosaic", "RandomAffine", "MixUp"))
+            return {"iter": at, "skip_types": list(skip), "use_l1": True}
+    return None
 
 
 def _set_semantic_loss(model: Any, loss: str, class_weight: list[float] | None) -> None:
@@ -319,6 +345,8 @@ def train(
         workers=workers,
     )
     recorder = _LossRecorder(max_minutes, progress, iterations)
+    switch = parts["stage_switch"]
+    extra_hooks = [_StageSwitch(**switch)] if switch and 0 < switch["iter"] < iterations else []
     scope = loaded.arch.package
     loaded.model.train()
     with DefaultScope.overwrite_default_scope(scope):
@@ -336,7 +364,7 @@ def train(
                 "checkpoint": None,
                 "sampler_seed": {"type": "DistSamplerSeedHook"},
             },
-            custom_hooks=[recorder, *(hooks or [])],
+            custom_hooks=[recorder, *extra_hooks, *(hooks or [])],
             randomness={"seed": seed},
             default_scope=scope,
             env_cfg={"cudnn_benchmark": False, "dist_cfg": {"backend": "gloo"}},
@@ -413,3 +441,37 @@ def _write_progress(path: Path, done: int, total: int, loss: float | None) -> No
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({"iter": done, "total": total, "loss": loss}))
     os.replace(tmp, path)
+
+
+class _StageSwitch(_hook_base()):  # type: ignore[misc]
+    """Applies a stock config's late-training switch at an iteration (see ``stage_switch``)."""
+
+    def __init__(
+        self,
+        iter: int,
+        pipeline: list[dict[str, Any]] | None = None,
+        skip_types: list[str] | None = None,
+        use_l1: bool = False,
+    ) -> None:
+        self.at, self.pipeline, self.skip_types, self.use_l1 = iter, pipeline, skip_types, use_l1
+        self.done = False
+
+    def before_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None) -> None:
+        if self.done or runner.iter < self.at:
+            return
+        from mmcv.transforms import Compose
+        from mmengine.runner.loops import _InfiniteDataloaderIterator
+
+        loader = runner.train_dataloader
+        if self.pipeline is not None:
+            loader.dataset.pipeline = Compose(self.pipeline)
+        if self.skip_types is not None:
+            loader.dataset.update_skip_type_keys(self.skip_types)
+        if self.use_l1:
+            model = runner.model.module if hasattr(runner.model, "module") else runner.model
+            model.bbox_head.use_l1 = True
+        if loader.num_workers > 0:  # workers hold a copy of the old pipeline: restart them
+            loader._iterator = None
+            runner.train_loop.dataloader_iterator = _InfiniteDataloaderIterator(loader)
+        runner.logger.info(f"benchsel: late-training stage switch at iteration {runner.iter}")
+        self.done = True

@@ -35,7 +35,7 @@ PRIMARY_METRIC = {
     "panoptic": "PQ",
 }
 VAL_CURVE_POINTS = 4
-VAL_CURVE_IMAGES = 40
+VAL_CURVE_IMAGES = 20
 
 
 @dataclass

@@ -102,14 +102,22 @@ def write_mmdet_split(ds: Dataset, out: Path, name: str, polygons: bool = True) 
 
 
 def write_panoptic_split(ds: Dataset, out: Path, name: str) -> MMSplit:
-    """COCO panoptic json + PNGs (relinked when the source already is panoptic)."""
+    """COCO panoptic json + PNGs laid out as mmdet's CocoPanopticDataset reads them.
+
+    mmdet derives each PNG's name from the image's (``x.jpg`` -> ``x.png`` in the seg folder),
+    so images are symlinked as ``<id>.jpg`` (decoding looks at content, not the suffix) next
+    to ``<id>.png`` segment maps; source PNGs are symlinked, not copied.
+    """
     path = out / f"{name}_panoptic.json"
     png_dir = out / f"{name}_panoptic"
+    img_dir = out / f"{name}_panoptic_images"
     png_dir.mkdir(parents=True, exist_ok=True)
+    img_dir.mkdir(parents=True, exist_ok=True)
     cat_ids = ds.category_ids or list(range(1, len(ds.classes) + 1))
     images, anns = [], []
     for im in ds.images:
         png = png_dir / f"{im.id}.png"
+        _link(im.file, img_dir / f"{im.id}.jpg")
         if im.panoptic_file is not None:
             _link(im.panoptic_file, png)
             segments = im.segments
@@ -118,37 +126,23 @@ def write_panoptic_split(ds: Dataset, out: Path, name: str) -> MMSplit:
             from PIL import Image
 
             Image.fromarray(id2rgb(ids)).save(png)
-        images.append(
-            {
-                "id": im.id,
-                "file_name": str(im.file.resolve()),
-                "width": im.width,
-                "height": im.height,
-            }
-        )
+        images.append({"id": im.id, "file_name": f"{im.id}.jpg", "width": im.width,
+                       "height": im.height})
         infos = []
         for seg in segments:
             x1, y1, x2, y2 = seg.box or (0.0, 0.0, 0.0, 0.0)
-            infos.append(
-                {
-                    "id": seg.id,
-                    "category_id": cat_ids[seg.label],
-                    "iscrowd": int(seg.iscrowd),
-                    "area": seg.area,
-                    "bbox": [x1, y1, x2 - x1, y2 - y1],
-                }
-            )
-        anns.append({"image_id": im.id, "file_name": str(png), "segments_info": infos})
-    cats = [
-        {"id": cat_ids[i], "name": n, "isthing": int(i < ds.num_things)}
-        for i, n in enumerate(ds.classes)
-    ]
+            infos.append({"id": seg.id, "category_id": cat_ids[seg.label],
+                          "iscrowd": int(seg.iscrowd), "area": seg.area,
+                          "bbox": [x1, y1, x2 - x1, y2 - y1]})
+        anns.append({"image_id": im.id, "file_name": png.name, "segments_info": infos})
+    cats = [{"id": cat_ids[i], "name": n, "isthing": int(i < ds.num_things)}
+            for i, n in enumerate(ds.classes)]
     path.write_text(json.dumps({"images": images, "annotations": anns, "categories": cats}))
     cfg = {
         "type": "CocoPanopticDataset",
         "data_root": "",
         "ann_file": str(path),
-        "data_prefix": {"img": "", "seg": ""},
+        "data_prefix": {"img": str(img_dir) + "/", "seg": str(png_dir) + "/"},
         "metainfo": {
             "classes": tuple(ds.classes),
             "thing_classes": tuple(ds.thing_classes),

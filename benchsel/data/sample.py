@@ -63,7 +63,7 @@ def _stuff_texture(rng: np.random.Generator, layout: np.ndarray) -> np.ndarray:
 def _shape_mask(rng: np.random.Generator, kind: int, size: int) -> np.ndarray:
     import cv2
 
-    scale = float(np.exp(rng.uniform(np.log(8), np.log(0.8 * size))))
+    scale = float(np.exp(rng.uniform(np.log(max(8.0, 0.15 * size)), np.log(0.75 * size))))
     cx, cy = rng.uniform(0.1 * size, 0.9 * size, 2)
     mask = np.zeros((size, size), dtype=np.uint8)
     if kind == 0:
@@ -114,7 +114,7 @@ def generate_sample(out: Path, images: int = 240, size: int = 128, seed: int = 0
     """Write ``images`` scenes under ``out`` in every format; reuse them if already there."""
     from PIL import Image
 
-    params = {"images": images, "size": size, "seed": seed, "version": 1}
+    params = {"images": images, "size": size, "seed": seed, "version": 3}
     manifest = out / MANIFEST
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
