@@ -35,10 +35,17 @@ def check_torch() -> list[Check]:
     if torch.cuda.is_available():
         out.append(Check("CUDA device", True, torch.cuda.get_device_name(0), required=False))
     else:
-        fix = ("install a CUDA build of torch, then rerun scripts/install.sh to rebuild mmcv "
-               "with CUDA ops") if torch.version.cuda is None else "check the NVIDIA driver"
-        out.append(Check("CUDA device", False, "none: benchmarks run on the CPU", fix,
-                         required=False))
+        fix = (
+            (
+                "install a CUDA build of torch, then rerun scripts/install.sh to rebuild mmcv "
+                "with CUDA ops"
+            )
+            if torch.version.cuda is None
+            else "check the NVIDIA driver"
+        )
+        out.append(
+            Check("CUDA device", False, "none: benchmarks run on the CPU", fix, required=False)
+        )
     return out
 
 
@@ -50,10 +57,13 @@ def check_mmcv_ops() -> Check:
         boxes = torch.tensor([[0.0, 0.0, 10.0, 10.0], [1.0, 1.0, 11.0, 11.0]])
         nms(boxes, torch.tensor([0.9, 0.8]), 0.5)
         roi_align(torch.zeros(1, 1, 8, 8), torch.tensor([[0.0, 0.0, 0.0, 4.0, 4.0]]), (2, 2))
-    except Exception as exc:  # noqa: BLE001 - any failure here means the ops are unusable
-        return Check("mmcv compiled ops", False, f"{type(exc).__name__}: {exc}",
-                     "pip uninstall -y mmcv && bash scripts/install.sh (builds mmcv with "
-                     "MMCV_WITH_OPS=1)")
+    except Exception as exc:
+        return Check(
+            "mmcv compiled ops",
+            False,
+            f"{type(exc).__name__}: {exc}",
+            "pip uninstall -y mmcv && bash scripts/install.sh (builds mmcv with MMCV_WITH_OPS=1)",
+        )
     cuda = ""
     try:
         import torch
@@ -61,7 +71,7 @@ def check_mmcv_ops() -> Check:
 
         ext = ext_loader.load_ext("_ext", ["nms"])
         cuda = " (CUDA ops built)" if torch.cuda.is_available() and ext else ""
-    except Exception:  # noqa: BLE001
+    except Exception:
         pass
     return Check("mmcv compiled ops", True, f"nms and roi_align run{cuda}")
 
@@ -71,15 +81,29 @@ def check_versions() -> list[Check]:
     for dist, wanted in REQUIRED_VERSIONS.items():
         have = _version(dist)
         ok = have == wanted
-        out.append(Check(dist, ok, have or "not installed",
-                         "" if ok else f"pip install {dist}=={wanted}"
-                         + (" (build: see scripts/install.sh)" if dist == "mmcv" else "")))
+        out.append(
+            Check(
+                dist,
+                ok,
+                have or "not installed",
+                ""
+                if ok
+                else f"pip install {dist}=={wanted}"
+                + (" (build: see scripts/install.sh)" if dist == "mmcv" else ""),
+            )
+        )
     for module, dist in (("mmdet", "mmdet"), ("mmseg", "mmsegmentation")):
         try:
             importlib.import_module(module)
-        except Exception as exc:  # noqa: BLE001 - version checks in mmdet/mmseg raise anything
-            out.append(Check(f"import {module}", False, f"{type(exc).__name__}: {exc}",
-                             f"pip install {dist}=={REQUIRED_VERSIONS[dist]} ftfy regex"))
+        except Exception as exc:
+            out.append(
+                Check(
+                    f"import {module}",
+                    False,
+                    f"{type(exc).__name__}: {exc}",
+                    f"pip install {dist}=={REQUIRED_VERSIONS[dist]} ftfy regex",
+                )
+            )
     return out
 
 
@@ -99,9 +123,15 @@ def check_modules() -> list[Check]:
         except ImportError as exc:
             out.append(Check(module, False, str(exc), fix, required=required))
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    out.append(Check("chromium", browser is not None, browser or "not found",
-                     "" if browser else "sudo apt-get install -y chromium (report browser test)",
-                     required=False))
+    out.append(
+        Check(
+            "chromium",
+            browser is not None,
+            browser or "not found",
+            "" if browser else "sudo apt-get install -y chromium (report browser test)",
+            required=False,
+        )
+    )
     return out
 
 

@@ -64,8 +64,13 @@ class PreparedData:
             ds = read_coco(Path(cfg["ann_file"]), None, issues, check_images=False)
         elif task == "panoptic":
             prefix = cfg["data_prefix"]
-            ds = read_coco_panoptic(Path(cfg["ann_file"]), Path(prefix["img"]),
-                                    Path(prefix["seg"]), issues, check_images=False)
+            ds = read_coco_panoptic(
+                Path(cfg["ann_file"]),
+                Path(prefix["img"]),
+                Path(prefix["seg"]),
+                issues,
+                check_images=False,
+            )
         else:
             prefix = cfg["data_prefix"]
             stems = Path(cfg["ann_file"]).read_text().split()

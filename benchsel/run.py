@@ -9,7 +9,6 @@ row and the suite goes on. Re-running skips trials already stored as ok (same ha
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import functools
 import json
 import os
@@ -63,13 +62,6 @@ def log_tail(path: Path, chars: int = LOG_TAIL_CHARS) -> str:
         return ""
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    """Linux: the trial process gets SIGKILL if the driver dies (kill -9 included)."""
-    os.setsid()
-    with contextlib.suppress(OSError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
 def run_in_subprocess(
     spec: TrialSpec,
     prepared_path: Path,
@@ -97,8 +89,8 @@ def run_in_subprocess(
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            start_new_session=True,  # its own process group, killed whole on timeout
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "BENCHSEL_PARENT_PID": str(os.getpid())},
         )
         try:
             while proc.poll() is None:

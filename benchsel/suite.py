@@ -122,7 +122,11 @@ class TrainingSpec(_Strict):
 class MeasurementSpec(_Strict):
     """How latency, throughput and memory are measured."""
 
-    input_size: Size | None = Field(None, description="Deployment [height, width].")
+    input_size: Size | None = Field(
+        None,
+        description="Deployment [height, width] for FLOPs and latency (default: the training "
+        "size; fixed-size architectures such as SSD300 always use their own).",
+    )
     batch_sizes: list[int] = Field(default_factory=lambda: [1, 8])
     precision: list[Precision] = Field(default_factory=lambda: list[Precision](["fp32"]))
     device: Device = "auto"
@@ -215,6 +219,12 @@ class Suite(_Strict):
                     arch.check_input_size(cand.input_size)
                 except BenchselError as exc:
                     problems.append(f"candidates.{i}.input_size: {exc}")
+            deploy = self.measurement.input_size
+            if deploy is not None and not arch.fixed_input_size:
+                try:
+                    arch.check_input_size(deploy)
+                except BenchselError as exc:
+                    problems.append(f"measurement.input_size: {exc}")
             task = cand.task or self.task or arch.primary_task
             if task not in arch.tasks:
                 problems.append(

@@ -72,7 +72,11 @@ def expand_trials(suite: Suite, data_key: str = "") -> list[TrialSpec]:
             var = arch.variant(variant)
             chosen = cand.input_size or (var.input_size if var and var.input_size else None)
             size: tuple[int, int] = chosen or arch.input_size
-            deploy: tuple[int, int] = suite.measurement.input_size or size
+            deploy: tuple[int, int] = (
+                arch.input_size  # SSD: anchors and layers only work at their own size
+                if arch.fixed_input_size
+                else suite.measurement.input_size or size
+            )
             losses: list[str | None] = list(cand.losses) if cand.losses else [None]
             for loss in losses:
                 for fraction in suite.training.data_fractions:

@@ -6,12 +6,26 @@ out-of-memory kill or a timeout leaves no outcome, and the driver records the fa
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from pathlib import Path
 
 
+def die_with_parent() -> None:
+    """Linux: get SIGKILL when the driver dies (kill -9 included), so no trial is orphaned."""
+    import ctypes
+    import signal
+
+    parent = int(os.environ.get("BENCHSEL_PARENT_PID", "0"))
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if parent and os.getppid() != parent:  # the driver died before prctl took effect
+        os._exit(1)
+
+
 def main(argv: list[str]) -> int:
+    die_with_parent()
     spec_path, prepared_path, out_dir = (Path(a) for a in argv)
     from benchsel.prepare import PreparedData
     from benchsel.trial import run_trial

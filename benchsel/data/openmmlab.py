@@ -126,17 +126,26 @@ def write_panoptic_split(ds: Dataset, out: Path, name: str) -> MMSplit:
             from PIL import Image
 
             Image.fromarray(id2rgb(ids)).save(png)
-        images.append({"id": im.id, "file_name": f"{im.id}.jpg", "width": im.width,
-                       "height": im.height})
+        images.append(
+            {"id": im.id, "file_name": f"{im.id}.jpg", "width": im.width, "height": im.height}
+        )
         infos = []
         for seg in segments:
             x1, y1, x2, y2 = seg.box or (0.0, 0.0, 0.0, 0.0)
-            infos.append({"id": seg.id, "category_id": cat_ids[seg.label],
-                          "iscrowd": int(seg.iscrowd), "area": seg.area,
-                          "bbox": [x1, y1, x2 - x1, y2 - y1]})
+            infos.append(
+                {
+                    "id": seg.id,
+                    "category_id": cat_ids[seg.label],
+                    "iscrowd": int(seg.iscrowd),
+                    "area": seg.area,
+                    "bbox": [x1, y1, x2 - x1, y2 - y1],
+                }
+            )
         anns.append({"image_id": im.id, "file_name": png.name, "segments_info": infos})
-    cats = [{"id": cat_ids[i], "name": n, "isthing": int(i < ds.num_things)}
-            for i, n in enumerate(ds.classes)]
+    cats = [
+        {"id": cat_ids[i], "name": n, "isthing": int(i < ds.num_things)}
+        for i, n in enumerate(ds.classes)
+    ]
     path.write_text(json.dumps({"images": images, "annotations": anns, "categories": cats}))
     cfg = {
         "type": "CocoPanopticDataset",
