@@ -330,6 +330,8 @@ def run(
     from benchsel.suite import load_suite
 
     console = Console(highlight=False)
+    if not console.is_terminal:  # logs and CI: room for the results table
+        console = Console(highlight=False, width=max(console.width, 140))
     try:
         suite = load_suite(suite_file)
         runner = make_executor(executor, trial_timeout, address)

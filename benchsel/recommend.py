@@ -23,6 +23,13 @@ LIMITED_GPU_MEM_GB = 8.0
 LIMITED_GPU_HOURS = 24.0
 LIMITED_DATA_IMAGES = 1000
 PRIMARY = {"detection": "bbox_AP", "instance": "segm_AP", "semantic": "mIoU", "panoptic": "PQ"}
+# Segmentation models also score the simpler tasks (shared ground): task -> [(their task, metric)]
+CROSS_TASK = {
+    "detection": [("instance", "bbox_AP"), ("panoptic", "bbox_AP")],
+    "instance": [("panoptic", "segm_AP")],
+    "semantic": [("panoptic", "semantic_mIoU")],
+    "panoptic": [],
+}
 
 
 @dataclass
@@ -95,13 +102,18 @@ class Option:
     gflops: float | None = None
     params_m: float | None = None
     seeds: int = 1
+    measured_task: str = ""  # the task it was trained for (differs for cross-task options)
     pareto: bool = False
     reasons: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:
         extras = [x for x in (None if self.variant == "default" else self.variant, self.loss) if x]
-        return self.id + (f" [{', '.join(extras)}]" if extras else "")
+        name = self.id + (f" [{', '.join(extras)}]" if extras else "")
+        native = {v: k for k, v in PRIMARY.items()}.get(self.accuracy_metric)
+        if self.measured_task and native and self.measured_task != native:
+            name += f" ({self.measured_task} model)"
+        return name
 
     @property
     def cost_usd(self) -> float:
@@ -168,14 +180,17 @@ def _mean(values: Sequence[float | None]) -> float | None:
 
 
 def measured_options(trials: Sequence[TrialRecord], c: Constraints) -> list[Option]:
-    """One option per configuration of the task, at the largest data fraction the user can
-    afford (labelled images available), averaged over seeds."""
-    groups: dict[tuple[str, str, str | None], list[TrialRecord]] = defaultdict(list)
+    """One option per configuration, at the largest data fraction the user can afford
+    (labelled images available), averaged over seeds. Models of richer tasks join with their
+    score on this task (e.g. an instance model's box AP for detection)."""
+    metric_of = {c.task: "accuracy", **dict(CROSS_TASK[c.task])}
+    groups: dict[tuple[str, str, str | None, str], list[TrialRecord]] = defaultdict(list)
     for t in trials:
-        if t.task == c.task and t.status == "ok":
-            groups[(t.arch_id, t.variant, t.loss)].append(t)
+        if t.task in metric_of and t.status == "ok":
+            groups[(t.arch_id, t.variant, t.loss, t.task)].append(t)
     options = []
-    for (arch_id, variant, loss), runs in groups.items():
+    for (arch_id, variant, loss, task), runs in groups.items():
+        score_key = metric_of[task]
         fractions = sorted({t.data_fraction for t in runs})
         usable = [
             f
@@ -197,7 +212,8 @@ def measured_options(trials: Sequence[TrialRecord], c: Constraints) -> list[Opti
                 family=chosen[0].family,
                 variant=variant,
                 loss=loss,
-                accuracy=avg("accuracy"),
+                accuracy=avg(score_key),
+                measured_task=task,
                 accuracy_metric=PRIMARY[c.task],
                 fps=avg("fps"),
                 latency_ms=avg("latency_e2e_p50_ms"),
@@ -476,6 +492,12 @@ def recommend(
         {a.family for a in load_catalog().architectures if c.task in a.tasks}
         - {o.family for o in measured}
     )
+    cross = [o for o in measured if o.measured_task != c.task]
+    if cross:
+        notes.append(
+            f"{', '.join(o.name for o in cross)}: trained for a richer task, compared here on "
+            f"{PRIMARY[c.task]} (shared ground)"
+        )
     if unmeasured:
         notes.append(
             f"not measured on your data: {', '.join(unmeasured)} families "
@@ -486,7 +508,11 @@ def recommend(
         closest = ", ".join(f"{o.name} ({'; '.join(o.reasons)})" for o in rejected[:3])
         reasons.append(f"No measured candidate meets all constraints. Closest: {closest}.")
         return Recommendation(c.task, "measured", None, [], rejected, reasons, notes, c)
-    best = feasible[0]
+    native = [o for o in feasible if o.measured_task == c.task]
+    best = native[0] if native else feasible[0]
+    if best is not feasible[0]:  # start simple: a model of the task itself meets the need
+        feasible.remove(best)
+        feasible.insert(0, best)
     metric = best.accuracy_metric
     reasons.append(
         f"{best.name} has the highest {metric} on your data among the candidates that meet "
@@ -498,7 +524,12 @@ def recommend(
     if len(feasible) > 1:
         runner = feasible[1]
         gap = (best.accuracy or 0) - (runner.accuracy or 0)
-        if gap <= TIE_TOLERANCE:
+        if runner.measured_task != c.task and gap < 0:
+            reasons.append(
+                f"{runner.name} scores higher ({runner.accuracy:.3f}) but needs "
+                f"{runner.measured_task} labels; a {c.task} model meets the need, so start simple."
+            )
+        elif gap <= TIE_TOLERANCE:
             reasons.append(
                 f"{runner.name} is as accurate ({runner.accuracy:.3f}); {best.name} wins "
                 "as the simpler, cheaper model."
@@ -506,11 +537,16 @@ def recommend(
         else:
             reasons.append(f"Runner-up: {runner.name} ({runner.accuracy:.3f}, {gap:.3f} lower).")
     for o in feasible[1:]:
-        o.reasons = [
-            f"{metric} {o.accuracy:.3f} < {best.accuracy:.3f} of {best.name}"
-            if (best.accuracy or 0) - (o.accuracy or 0) > TIE_TOLERANCE
-            else f"as accurate as {best.name} but costlier"
-        ]
+        if o.measured_task != c.task and (o.accuracy or 0) >= (best.accuracy or 0):
+            o.reasons = [
+                f"{metric} {o.accuracy:.3f}, but it needs {o.measured_task} labels "
+                f"(${o.label_cost_usd or 0:,.0f} here vs ${best.label_cost_usd or 0:,.0f}) and "
+                f"{best.name} already meets every constraint: start simple"
+            ]
+        elif (best.accuracy or 0) - (o.accuracy or 0) > TIE_TOLERANCE:
+            o.reasons = [f"{metric} {o.accuracy:.3f} < {best.accuracy:.3f} of {best.name}"]
+        else:
+            o.reasons = [f"as accurate as {best.name} but costlier"]
     if best.pareto:
         reasons.append("It is on the Pareto front of accuracy, latency and cost.")
     if c.task == "detection" and not c.need_pixel_masks:

@@ -193,6 +193,21 @@ def test_start_simple_notes_the_cost_of_pixel_masks():
     assert any("boxes are enough" in n.lower() for n in seg.notes)
 
 
+def test_segmentation_models_compare_on_box_ap_but_detection_wins_when_it_qualifies():
+    trials = [
+        trial("rtmdet-tiny", accuracy=0.40, label_cost_usd=60.0),
+        trial("mask-rcnn-r50", task="instance", accuracy=0.55, bbox_AP=0.56, label_cost_usd=370.0),
+    ]
+    rec = recommend(trials, Constraints("detection"))
+    assert rec.recommended.id == "rtmdet-tiny"
+    cross = next(o for o in rec.ranking if o.id == "mask-rcnn-r50")
+    assert cross.accuracy == 0.56 and cross.name == "mask-rcnn-r50 (instance model)"
+    assert "start simple" in cross.reasons[0] and "$370" in cross.reasons[0]
+    assert "scores higher (0.560)" in " ".join(rec.reasons)
+    alone = recommend(trials[1:], Constraints("detection"))
+    assert alone.recommended.id == "mask-rcnn-r50"  # no detection model: the instance one
+
+
 def test_failed_trials_are_ignored():
     trials = [
         trial("dino-4scale-r50", status="failed", accuracy=0.9),
