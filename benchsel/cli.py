@@ -268,7 +268,8 @@ def data_cost(
         return
     p, c = cost.unit_price_usd, cost.cost_usd
     typer.echo(
-        f"{task}: {cost.units} {cost.kind.replace('_', ' ')} labels ({cost.unit}s) on "
+        f"{task}: {cost.units} {cost.kind.replace('_', ' ')} labels "
+        f"({cost.unit}{'es' if cost.unit.endswith('x') else 's'}) on "
         f"{cost.images} images, {cost.units_per_image:g} per image\n"
         f"  unit price  ${p['low']:.2f} / ${p['typical']:.2f} / ${p['high']:.2f} "
         f"(low / typical / high)\n"
