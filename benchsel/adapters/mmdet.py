@@ -31,10 +31,7 @@ class MMDetModel(LoadedModel):
     ) -> None:
         self.arch, self.classes, self.input_size, self.device = arch, classes, input_size, device
         self.task = "panoptic" if "panoptic" in arch.tasks else arch.primary_task
-        cfg = openmmlab.load_config(arch, variant)
-        openmmlab.strip_pretrained(cfg.model)
-        openmmlab.sync_bn_to_bn(cfg.model)
-        openmmlab.set_num_classes(cfg.model, classes, semantic=False)
+        cfg = openmmlab.prepare_config(arch, variant, classes, semantic=False)
         self.config = cfg
         self.model = openmmlab.build_from_config(cfg, "mmdet", device)
         self.model.dataset_meta = {

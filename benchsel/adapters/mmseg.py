@@ -30,10 +30,7 @@ class MMSegModel(LoadedModel):
     ) -> None:
         self.arch, self.classes, self.input_size, self.device = arch, classes, input_size, device
         self.task = "semantic"
-        cfg = openmmlab.load_config(arch, variant)
-        openmmlab.strip_pretrained(cfg.model)
-        openmmlab.sync_bn_to_bn(cfg.model)
-        openmmlab.set_num_classes(cfg.model, classes, semantic=True)
+        cfg = openmmlab.prepare_config(arch, variant, classes, semantic=True)
         # Deployment inference is one forward over the resized image, not sliding windows.
         cfg.model.test_cfg = {"mode": "whole"}
         cfg.model.data_preprocessor["test_cfg"] = {"size_divisor": _TEST_SIZE_DIVISOR}

@@ -27,6 +27,17 @@ def load_config(arch: Architecture, variant: str | None) -> Any:
     return cfg
 
 
+def prepare_config(
+    arch: Architecture, variant: str | None, classes: ClassSpec, semantic: bool
+) -> Any:
+    """The stock config (plus variant) that builds offline for ``classes``."""
+    cfg = load_config(arch, variant)
+    strip_pretrained(cfg.model)
+    sync_bn_to_bn(cfg.model)
+    set_num_classes(cfg.model, classes, semantic=semantic)
+    return cfg
+
+
 def strip_pretrained(node: Any) -> None:
     """Drop pretrained-weight downloads (``init_cfg`` of type Pretrained, ``pretrained=``)."""
     if isinstance(node, dict):

@@ -165,10 +165,10 @@ def _check_segmentation(
     return None, False
 
 
-def read_coco(
-    ann_file: Path, image_dir: Path | None, issues: Issues, check_images: bool = True
-) -> Dataset | None:
-    """Read a COCO instances file; every problem goes to ``issues``."""
+def read_coco_header(
+    ann_file: Path, issues: Issues
+) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]], list[Any]] | None:
+    """(categories, images, annotations) of a COCO-style json (instances or panoptic)."""
     data = read_json(ann_file, issues)
     if data is None:
         return None
@@ -183,6 +183,17 @@ def read_coco(
         return None
     if not ok:
         return None
+    return cats, images, anns
+
+
+def read_coco(
+    ann_file: Path, image_dir: Path | None, issues: Issues, check_images: bool = True
+) -> Dataset | None:
+    """Read a COCO instances file; every problem goes to ``issues``."""
+    header = read_coco_header(ann_file, issues)
+    if header is None:
+        return None
+    cats, images, anns = header
     cat_ids = sorted(cats)
     label_of = {cid: i for i, cid in enumerate(cat_ids)}
     records: dict[int, ImageRecord] = {}

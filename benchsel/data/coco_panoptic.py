@@ -12,9 +12,7 @@ from benchsel.data.coco import (
     _image_dir_candidates,
     as_int_id,
     check_image_files,
-    read_categories,
-    read_images,
-    read_json,
+    read_coco_header,
     warn_empty,
 )
 from benchsel.data.images import find_image_dir
@@ -57,20 +55,10 @@ def read_coco_panoptic(
     check_images: bool = True,
 ) -> Dataset | None:
     """Read a COCO panoptic data set; thing classes come first in the canonical class list."""
-    data = read_json(ann_file, issues)
-    if data is None:
+    header = read_coco_header(ann_file, issues)
+    if header is None:
         return None
-    if not isinstance(data, dict):
-        issues.error(ann_file, "top level must be an object with images/annotations/categories")
-        return None
-    cats, ok = read_categories(data, ann_file, issues)
-    images = read_images(data, ann_file, issues)
-    anns = data.get("annotations")
-    if not isinstance(anns, list):
-        issues.error(ann_file, "missing 'annotations' list")
-        return None
-    if not ok:
-        return None
+    cats, images, anns = header
     things = sorted(c for c, v in cats.items() if v.get("isthing", 1))
     stuff = sorted(c for c, v in cats.items() if not v.get("isthing", 1))
     cat_ids = things + stuff

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from benchsel.data.coco import write_coco
-from benchsel.data.coco_panoptic import id2rgb, read_segment_png
+from benchsel.data.coco_panoptic import read_segment_png
 from benchsel.data.masks import read_label_png, write_label_png
 from benchsel.data.types import Dataset, ImageRecord
 
@@ -106,7 +106,7 @@ def write_panoptic_split(ds: Dataset, out: Path, name: str) -> MMSplit:
 
     mmdet derives each PNG's name from the image's (``x.jpg`` -> ``x.png`` in the seg folder),
     so images are symlinked as ``<id>.jpg`` (decoding looks at content, not the suffix) next
-    to ``<id>.png`` segment maps; source PNGs are symlinked, not copied.
+    to ``<id>.png`` segment maps, themselves symlinks to the source PNGs.
     """
     path = out / f"{name}_panoptic.json"
     png_dir = out / f"{name}_panoptic"
@@ -118,14 +118,10 @@ def write_panoptic_split(ds: Dataset, out: Path, name: str) -> MMSplit:
     for im in ds.images:
         png = png_dir / f"{im.id}.png"
         _link(im.file, img_dir / f"{im.id}.jpg")
-        if im.panoptic_file is not None:
-            _link(im.panoptic_file, png)
-            segments = im.segments
-        else:
-            ids, segments = _segments_from_semantic(ds, im)
-            from PIL import Image
-
-            Image.fromarray(id2rgb(ids)).save(png)
+        if im.panoptic_file is None:  # prepare() only sends panoptic data here
+            raise ValueError(f"image {im.id} has no panoptic segmentation")
+        _link(im.panoptic_file, png)
+        segments = im.segments
         images.append(
             {"id": im.id, "file_name": f"{im.id}.jpg", "width": im.width, "height": im.height}
         )
@@ -160,28 +156,6 @@ def write_panoptic_split(ds: Dataset, out: Path, name: str) -> MMSplit:
         "filter_cfg": {"filter_empty_gt": False, "min_size": 1},
     }
     return MMSplit("panoptic", path, cfg)
-
-
-def _segments_from_semantic(ds: Dataset, im: ImageRecord):  # pragma: no cover - rare path
-    from benchsel.data.types import Segment
-
-    labels = semantic_label_map(ds, im)
-    ids = np.zeros(labels.shape, dtype=np.int64)
-    segments = []
-    for k, label in enumerate(sorted(set(np.unique(labels).tolist()) - {IGNORE}), start=1):
-        mask = labels == label
-        ids[mask] = k
-        ys, xs = np.nonzero(mask)
-        segments.append(
-            Segment(
-                k,
-                int(label),
-                False,
-                float(mask.sum()),
-                (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)),
-            )
-        )
-    return ids, segments
 
 
 def write_semantic_split(ds: Dataset, out: Path, name: str) -> MMSplit:

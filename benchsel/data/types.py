@@ -169,15 +169,3 @@ class Dataset:
         order = np.random.default_rng(seed).permutation(len(ids))
         n = max(1, round(len(ids) * fraction))
         return self.subset(sorted(ids[i] for i in order[:n]), f"{self.name}@{fraction:g}")
-
-
-@dataclass
-class LoadResult:
-    """A loaded data set (None when errors prevent it) with what validation found."""
-
-    dataset: Dataset | None
-    issues: Issues
-
-    @property
-    def ok(self) -> bool:
-        return self.dataset is not None and not self.issues.errors
