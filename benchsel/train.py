@@ -112,7 +112,7 @@ def scaled_lr(base_lr: float, optimizer: str, batch: int, base_batch: int, rule:
 
 SEMANTIC_LOSSES: dict[str, list[dict[str, Any]]] = {
     "ce": [{"type": "CrossEntropyLoss", "use_sigmoid": False, "loss_weight": 1.0}],
-    "dice_ce": [
+    "dice_ce": [  # the weights of mmseg's own U-Net "ce-1.0-dice-3.0" configs
         {
             "type": "CrossEntropyLoss",
             "use_sigmoid": False,
@@ -121,24 +121,15 @@ SEMANTIC_LOSSES: dict[str, list[dict[str, Any]]] = {
         },
         {"type": "DiceLoss", "loss_weight": 3.0, "loss_name": "loss_dice"},
     ],
-    "focal": [{"type": "FocalLoss", "use_sigmoid": True, "loss_weight": 1.0}],
 }
 
 
-def semantic_loss(name: str, class_weight: list[float] | None, aux: bool) -> list[dict[str, Any]]:
-    """mmseg loss configs for a loss variant (auxiliary heads get 0.4 of the weight)."""
-    losses: list[dict[str, Any]]
-    if name == "weighted_ce":
-        losses = [
-            {
-                "type": "CrossEntropyLoss",
-                "use_sigmoid": False,
-                "loss_weight": 1.0,
-                "class_weight": class_weight,
-            }
-        ]
-    else:
-        losses = copy.deepcopy(SEMANTIC_LOSSES[name])
+def semantic_loss(name: str, aux: bool) -> list[dict[str, Any]]:
+    """mmseg loss configs of the ce / dice_ce variants (auxiliary heads get 0.4 of the weight).
+
+    weighted_ce and focal are benchsel modules (see ``benchsel.losses``).
+    """
+    losses = copy.deepcopy(SEMANTIC_LOSSES[name])
     if aux:
         for loss in losses:
             loss["loss_weight"] = round(loss["loss_weight"] * 0.4, 4)
@@ -295,17 +286,28 @@ def stage_switch(
 
 
 def _set_semantic_loss(model: Any, loss: str, class_weight: list[float] | None) -> None:
+    """Put a loss variant on the decode head (and 0.4 of it on an auxiliary head)."""
+    import torch
     from mmseg.registry import MODELS
 
-    heads = [("decode_head", False), ("auxiliary_head", True)]
-    for attr, aux in heads:
+    from benchsel.losses import SigmoidFocalLoss, WeightedCrossEntropyLoss
+
+    for attr, aux in (("decode_head", False), ("auxiliary_head", True)):
         head = getattr(model, attr, None)
         if head is None or not hasattr(head, "loss_decode"):
             continue
-        import torch
-
-        losses = [MODELS.build(c) for c in semantic_loss(loss, class_weight, aux)]
-        head.loss_decode = torch.nn.ModuleList(losses) if len(losses) > 1 else losses[0]
+        factor = 0.4 if aux else 1.0
+        modules: list[torch.nn.Module]
+        if loss == "weighted_ce":
+            assert class_weight is not None
+            modules = [WeightedCrossEntropyLoss(class_weight, loss_weight=factor)]
+        elif loss == "focal":
+            modules = [SigmoidFocalLoss(loss_weight=factor)]
+        else:
+            modules = [MODELS.build(c) for c in semantic_loss(loss, aux)]
+        device = next(head.parameters()).device
+        modules = [m.to(device) for m in modules]
+        head.loss_decode = torch.nn.ModuleList(modules) if len(modules) > 1 else modules[0]
 
 
 def train(
@@ -423,7 +425,7 @@ class _LossRecorder(_hook_base()):  # type: ignore[misc]
         if outputs:
             point = {"iter": float(self.iterations)}
             for key, value in outputs.items():
-                if key.startswith("loss"):
+                if key.rsplit(".", 1)[-1].startswith("loss"):  # loss, decode.loss_ce, ...
                     point[key] = float(value.item() if hasattr(value, "item") else value)
             self.curve.append(point)
             if self.progress is not None and (self.iterations % 5 == 0 or self.iterations == 1):

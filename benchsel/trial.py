@@ -165,11 +165,12 @@ def run_trial(spec: TrialSpec, prepared: PreparedData, out_dir: Path) -> TrialOu
     """Run one trial; any exception becomes a failed outcome with its traceback."""
     start = time.perf_counter()
     try:
+        out_dir.mkdir(parents=True, exist_ok=True)
         outcome = _run(spec, prepared, out_dir)
     except Exception as exc:
         outcome = TrialOutcome(
             status="failed",
-            error=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}",
+            error=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-12)}",
         )
     outcome.wall_s = time.perf_counter() - start
     return outcome

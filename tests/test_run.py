@@ -180,3 +180,62 @@ def test_ray_executor_on_a_local_instance(tmp_path):
         ray.shutdown()
     assert summary.ran == 2 and not summary.failed
     assert {t.status for t in _stored(tmp_path)} == {"ok"}
+
+
+def _local_run(tmp_path: Path, suite_data: dict):
+    path = tmp_path / "suite.yaml"
+    path.write_text(yaml.safe_dump(suite_data))
+    suite = load_suite(path)
+    summary = run_suite(suite, executor=LocalExecutor())
+    return summary, _stored(tmp_path)
+
+
+def test_budgets_epochs_zero_and_wall_clock_cap(tmp_path):
+    base = {
+        "name": "t",
+        "dataset": {"sample": {"images": 10, "size": 64, "seed": 0}},
+        "output": "out",
+        "measurement": FAST["measurement"],
+    }
+    cands = [
+        {"id": "unet-s5-d16", "task": "semantic", "variants": ["light"], "input_size": [64, 64]}
+    ]
+    _, (epochs,) = _local_run(
+        tmp_path, {**base, "candidates": cands, "training": {"epochs": 2, "batch_size": 4}}
+    )
+    assert epochs.metrics["train_iters"] == 2 * 2  # 8 train images / batch 4, twice
+    (tmp_path / "out" / "t.sqlite").unlink()
+    _, (zero,) = _local_run(tmp_path, {**base, "candidates": cands, "training": {"iterations": 0}})
+    assert zero.status == "ok" and "train_iters" not in zero.metrics
+    assert "training" not in zero.conditions and "mIoU" in zero.metrics
+    (tmp_path / "out" / "t.sqlite").unlink()
+    _, (capped,) = _local_run(
+        tmp_path,
+        {
+            **base,
+            "candidates": cands,
+            "training": {"iterations": 10_000, "batch_size": 2, "max_minutes": 0.002},
+        },
+    )
+    assert capped.conditions["training"]["stopped_by_wall_clock"] is True
+    assert capped.metrics["train_iters"] < 10_000
+
+
+@pytest.mark.parametrize("fmt", ["coco", "voc"])
+def test_detection_on_coco_and_voc_data(tmp_path, fmt):
+    from benchsel.data.sample import generate_sample
+
+    generate_sample(tmp_path / "data", images=12, size=64, seed=0)
+    summary, (trial,) = _local_run(
+        tmp_path,
+        {
+            "name": "t",
+            "task": "detection",
+            "dataset": {"path": "data", "format": fmt, "split": {"val_fraction": 0.25}},
+            "candidates": [RTMDET],
+            "output": "out",
+            **FAST,
+        },
+    )
+    assert not summary.failed and trial.status == "ok"
+    assert "bbox_AP" in trial.metrics and trial.metrics["labelled_images"] == 9

@@ -52,14 +52,12 @@ def test_lr_scaling_rules(optimizer, rule, expected):
     assert scaled_lr(0.02, optimizer, 8, 16, rule) == pytest.approx(expected)
 
 
-def test_semantic_loss_variants():
-    dice = semantic_loss("dice_ce", None, aux=False)
+def test_semantic_loss_configs():
+    dice = semantic_loss("dice_ce", aux=False)
     assert [loss["type"] for loss in dice] == ["CrossEntropyLoss", "DiceLoss"]
-    aux = semantic_loss("dice_ce", None, aux=True)
+    aux = semantic_loss("dice_ce", aux=True)
     assert [loss["loss_weight"] for loss in aux] == [0.4, 1.2]
-    weighted = semantic_loss("weighted_ce", [1.0, 2.0], aux=False)
-    assert weighted[0]["class_weight"] == [1.0, 2.0]
-    assert semantic_loss("focal", None, aux=False)[0]["type"] == "FocalLoss"
+    assert semantic_loss("ce", aux=False)[0]["type"] == "CrossEntropyLoss"
 
 
 def test_median_frequency_class_weights():

@@ -1,0 +1,103 @@
+"""Semantic loss variants: the replacement losses against direct formulas, and every variant
+training a real model."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from benchsel.losses import SigmoidFocalLoss, WeightedCrossEntropyLoss
+
+
+def _case(seed=0, classes=4):
+    gen = torch.Generator().manual_seed(seed)
+    logits = torch.randn(2, classes, 5, 6, generator=gen)
+    label = torch.randint(0, classes, (2, 5, 6), generator=gen)
+    label[0, 0, :3] = 255
+    return logits, label
+
+
+def test_weighted_ce_is_the_weighted_mean_over_labelled_pixels():
+    logits, label = _case()
+    weights = [0.5, 1.0, 2.0, 4.0]
+    got = WeightedCrossEntropyLoss(weights)(logits, label, ignore_index=255)
+    logp = logits.log_softmax(1)
+    num = den = 0.0
+    for b, y, x in torch.nonzero(label != 255).tolist():
+        c = int(label[b, y, x])
+        num += -weights[c] * float(logp[b, c, y, x])
+        den += weights[c]
+    assert float(got) == pytest.approx(num / den, rel=1e-5)
+
+
+def test_sigmoid_focal_matches_its_formula():
+    logits, label = _case(1)
+    got = SigmoidFocalLoss(gamma=2.0, alpha=0.25)(logits, label, ignore_index=255)
+    total, count = 0.0, 0
+    for b, y, x in torch.nonzero(label != 255).tolist():
+        count += 1
+        for c in range(logits.shape[1]):
+            p = 1 / (1 + math.exp(-float(logits[b, c, y, x])))
+            t = 1.0 if int(label[b, y, x]) == c else 0.0
+            p_t = p if t else 1 - p
+            alpha_t = 0.25 if t else 0.75
+            total += -alpha_t * (1 - p_t) ** 2 * math.log(p_t)
+    assert float(got) == pytest.approx(total / count, rel=1e-5)
+
+
+def test_all_ignored_gives_zero_with_gradient():
+    logits, label = _case()
+    label[:] = 255
+    logits.requires_grad_(True)
+    for loss in (WeightedCrossEntropyLoss([1.0] * 4), SigmoidFocalLoss()):
+        value = loss(logits, label, ignore_index=255)
+        value.backward()
+        assert float(value) == 0.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loss", ["ce", "weighted_ce", "dice_ce", "focal"])
+def test_every_loss_variant_trains(loss, tmp_path):
+    from benchsel.adapters import ClassSpec, build_model
+    from benchsel.prepare import prepare
+    from benchsel.suite import parse_suite
+    from benchsel.train import class_weights_from_pixels, train
+
+    suite = parse_suite(
+        {
+            "name": "l",
+            "dataset": {"sample": {"images": 12, "size": 64}},
+            "candidates": [{"id": "unet-s5-d16", "task": "semantic"}],
+            "output": str(tmp_path / "out"),
+        }
+    )
+    prepared = prepare(suite, {"semantic"}, tmp_path / "work")
+    model = build_model(
+        "unet-s5-d16", ClassSpec.semantic(prepared.classes), variant="light", input_size=(64, 64)
+    )
+    weights = class_weights_from_pixels(prepared.stats["train_pixel_share"], prepared.classes)
+    result = train(
+        model,
+        prepared.split_cfg("semantic", "train@1"),
+        tmp_path / "run",
+        iterations=3,
+        batch_size=2,
+        seed=0,
+        loss=loss,
+        class_weight=weights if loss == "weighted_ce" else None,
+        augmentation="strong",
+    )
+    assert result.iterations == 3
+    assert all(math.isfinite(p["loss"]) for p in result.loss_curve)
+    names = {k for p in result.loss_curve for k in p if "loss_" in k}
+    expected = {
+        "ce": "decode.loss_ce",
+        "weighted_ce": "decode.loss_ce",
+        "dice_ce": "decode.loss_dice",
+        "focal": "decode.loss_focal",
+    }[loss]
+    assert expected in names, names
+    assert Path(tmp_path / "run").is_dir()
