@@ -47,39 +47,51 @@ class TrainResult:
     val_curve: list[dict[str, float]] = field(default_factory=list)
 
 
-def _scale_value(value: Any, fw: float, fh: float, hw: bool) -> Any:
+def _scale_value(
+    value: Any, fw: float, fh: float, hw: bool, floor: tuple[int, int] = (1, 1)
+) -> Any:
+    """Scale a size; positive sizes never go below ``floor`` (h, w), negative borders keep sign."""
+    lo_h, lo_w = floor
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int | float):
-        return max(1, round(value * (fw + fh) / 2)) if value > 0 else round(value * (fw + fh) / 2)
+        scaled = round(value * (fw + fh) / 2)
+        return max(min(lo_h, lo_w), scaled) if value > 0 else scaled
     if (
         isinstance(value, list | tuple)
         and len(value) == 2
         and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
     ):
-        a, b = (fh, fw) if hw else (fw, fh)
-        scaled = [round(value[0] * a), round(value[1] * b)]
-        return tuple(scaled) if isinstance(value, tuple) else scaled
+        (a, lo_a), (b, lo_b) = ((fh, lo_h), (fw, lo_w)) if hw else ((fw, lo_w), (fh, lo_h))
+        first, second = round(value[0] * a), round(value[1] * b)
+        if value[0] > 0:
+            first = max(lo_a, first)
+        if value[1] > 0:
+            second = max(lo_b, second)
+        return (first, second) if isinstance(value, tuple) else [first, second]
     if isinstance(value, list):
-        return [_scale_value(v, fw, fh, hw) for v in value]
+        return [_scale_value(v, fw, fh, hw, floor) for v in value]
     return value
 
 
-def scale_sizes(node: Any, fw: float, fh: float, package: str) -> Any:
-    """Scale every size in a pipeline / preprocessor config by (fw, fh)."""
+def scale_sizes(
+    node: Any, fw: float, fh: float, package: str, floor: tuple[int, int] = (1, 1)
+) -> Any:
+    """Scale every size in a pipeline / preprocessor config by (fw, fh), not below ``floor``
+    (the architecture's minimum input, e.g. DINO's 900 encoder tokens)."""
     if isinstance(node, dict):
         out = {}
         kind = str(node.get("type", "")).split(".")[-1]
         for key, value in node.items():
             if key in SIZE_KEYS:
-                out[key] = _scale_value(value, fw, fh, (package, kind, key) in HW_ORDER)
+                out[key] = _scale_value(value, fw, fh, (package, kind, key) in HW_ORDER, floor)
             elif key == "scales":  # RandomChoiceResize: a list of sizes or short sides
-                out[key] = [_scale_value(v, fw, fh, False) for v in value]
+                out[key] = [_scale_value(v, fw, fh, False, floor) for v in value]
             else:
-                out[key] = scale_sizes(value, fw, fh, package)
+                out[key] = scale_sizes(value, fw, fh, package, floor)
         return out
     if isinstance(node, list | tuple):
-        return type(node)(scale_sizes(v, fw, fh, package) for v in node)
+        return type(node)(scale_sizes(v, fw, fh, package, floor) for v in node)
     return node
 
 
@@ -185,7 +197,7 @@ def build_train_config(
     inner.update(copy.deepcopy(dataset_cfg))
     if inner_pipeline is not None:
         inner["pipeline"] = inner_pipeline
-    dataset = scale_sizes(dataset, fw, fh, package)
+    dataset = scale_sizes(dataset, fw, fh, package, arch.min_input_size)
     pipe_owner = (
         dataset
         if "pipeline" in dataset and dataset is not _innermost(dataset)

@@ -101,3 +101,33 @@ def test_every_loss_variant_trains(loss, tmp_path):
     }[loss]
     assert expected in names, names
     assert Path(tmp_path / "run").is_dir()
+
+
+@pytest.mark.slow
+def test_dino_trains_at_its_minimum_size(tmp_path):
+    """DINO's scaled training sizes stay above its 900-token minimum."""
+    from benchsel.adapters import build_model
+    from benchsel.prepare import prepare
+    from benchsel.suite import parse_suite
+    from benchsel.train import train
+    from benchsel.trial import class_spec
+
+    suite = parse_suite(
+        {
+            "name": "d",
+            "dataset": {"sample": {"images": 8, "size": 96}},
+            "candidates": [{"id": "dino-4scale-r50"}],
+            "output": str(tmp_path / "out"),
+        }
+    )
+    prepared = prepare(suite, {"detection"}, tmp_path / "work")
+    model = build_model("dino-4scale-r50", class_spec(prepared, "detection"), input_size=(256, 256))
+    result = train(
+        model,
+        prepared.split_cfg("detection", "train@1"),
+        tmp_path / "run",
+        iterations=1,
+        batch_size=1,
+        seed=0,
+    )
+    assert result.iterations == 1 and math.isfinite(result.loss_curve[0]["loss"])

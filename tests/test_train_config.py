@@ -30,6 +30,21 @@ def test_sizes_scale_with_each_packages_axis_order():
     assert seg[3]["scales"] == [96, 192]
 
 
+def test_scaled_sizes_respect_the_architectures_minimum():
+    pipeline = [
+        {"type": "RandomChoiceResize", "scales": [(1333, 480), (1333, 800)]},
+        {"type": "RandomCrop", "crop_size": (384, 600)},
+    ]
+    out = scale_sizes(pipeline, fw=0.1, fh=0.1, package="mmdet", floor=(256, 256))
+    assert out[0]["scales"] == [(256, 256), (256, 256)]
+    assert all(min(s) >= 256 for s in out[0]["scales"])
+    assert out[1]["crop_size"] == (256, 256)
+    border = scale_sizes(
+        [{"type": "RandomAffine", "border": (-320, -320)}], 0.1, 0.1, "mmdet", floor=(256, 256)
+    )
+    assert border[0]["border"] == (-32, -32)  # negative borders are offsets, not sizes
+
+
 def test_base_batch_from_config_name():
     class Cfg(dict):
         def get(self, key, default=None):
