@@ -15,20 +15,27 @@ import torch.nn.functional as F
 from torch import nn
 
 
-class WeightedCrossEntropyLoss(nn.Module):
-    """Cross-entropy with per-class weights, averaged over the weights of labelled pixels."""
+class _SegLoss(nn.Module):
+    """mmseg's loss interface: a ``loss_name`` and ``forward(score, label, ..., ignore_index)``."""
 
-    def __init__(
-        self, class_weight: list[float], loss_weight: float = 1.0, loss_name: str = "loss_ce"
-    ) -> None:
+    def __init__(self, loss_weight: float, loss_name: str) -> None:
         super().__init__()
-        self.register_buffer("class_weight", torch.tensor(class_weight, dtype=torch.float32))
         self.loss_weight = loss_weight
         self._loss_name = loss_name
 
     @property
     def loss_name(self) -> str:
         return self._loss_name
+
+
+class WeightedCrossEntropyLoss(_SegLoss):
+    """Cross-entropy with per-class weights, averaged over the weights of labelled pixels."""
+
+    def __init__(
+        self, class_weight: list[float], loss_weight: float = 1.0, loss_name: str = "loss_ce"
+    ) -> None:
+        super().__init__(loss_weight, loss_name)
+        self.register_buffer("class_weight", torch.tensor(class_weight, dtype=torch.float32))
 
     def forward(
         self,
@@ -52,7 +59,7 @@ class WeightedCrossEntropyLoss(nn.Module):
         return self.loss_weight * loss
 
 
-class SigmoidFocalLoss(nn.Module):
+class SigmoidFocalLoss(_SegLoss):
     """Per-class sigmoid focal loss (mmseg's definition: alpha 0.5, gamma 2), summed over
     classes and averaged over labelled pixels."""
 
@@ -63,13 +70,8 @@ class SigmoidFocalLoss(nn.Module):
         loss_weight: float = 1.0,
         loss_name: str = "loss_focal",
     ) -> None:
-        super().__init__()
-        self.gamma, self.alpha, self.loss_weight = gamma, alpha, loss_weight
-        self._loss_name = loss_name
-
-    @property
-    def loss_name(self) -> str:
-        return self._loss_name
+        super().__init__(loss_weight, loss_name)
+        self.gamma, self.alpha = gamma, alpha
 
     def forward(
         self,

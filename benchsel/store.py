@@ -151,14 +151,22 @@ class ResultsStore:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.conn.execute("BEGIN IMMEDIATE")
+        """One atomic write; a failed write (disk full, I/O error) rolls back and raises a
+        BenchselError, leaving rows written before intact."""
         try:
-            yield self.conn
-            self.conn.execute("COMMIT")
-        except BaseException:
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
-            raise
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+                self.conn.execute("COMMIT")
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as exc:
+            raise BenchselError(
+                f"cannot write results to {self.path}: {exc}. Earlier results are intact; "
+                "free some space and run again to resume."
+            ) from None
 
     def _migrate(self) -> None:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
@@ -212,18 +220,6 @@ class ResultsStore:
         environment: dict[str, Any],
         dataset: dict[str, Any],
     ) -> int:
-        try:
-            return self._start_run(suite_name, suite, environment, dataset)
-        except sqlite3.OperationalError as exc:
-            raise BenchselError(f"cannot write results to {self.path}: {exc}") from None
-
-    def _start_run(
-        self,
-        suite_name: str,
-        suite: dict[str, Any],
-        environment: dict[str, Any],
-        dataset: dict[str, Any],
-    ) -> int:
         with self.transaction() as conn:
             cur = conn.execute(
                 "INSERT INTO runs (suite_name, suite_json, started, environment_json, "
@@ -243,20 +239,7 @@ class ResultsStore:
             conn.execute("UPDATE runs SET finished = ? WHERE id = ?", (time.time(), run_id))
 
     def save_trial(self, record: TrialRecord, run_id: int | None = None) -> None:
-        """Replace the trial's row and all its metrics in one transaction.
-
-        A failed write (disk full, I/O error) rolls back and raises a BenchselError; rows
-        written before stay intact.
-        """
-        try:
-            self._save_trial(record, run_id)
-        except sqlite3.OperationalError as exc:
-            raise BenchselError(
-                f"cannot write results to {self.path}: {exc}. Earlier results are intact; "
-                "free some space and run again to resume."
-            ) from None
-
-    def _save_trial(self, record: TrialRecord, run_id: int | None) -> None:
+        """Replace the trial's row and all its metrics in one transaction."""
         with self.transaction() as conn:
             conn.execute("DELETE FROM trials WHERE hash = ?", (record.hash,))
             conn.execute(

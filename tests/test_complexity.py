@@ -80,3 +80,13 @@ def test_deformable_attention_counts_the_same_on_cpu_and_cuda_paths(monkeypatch)
     assert op_path.gflops == pytest.approx(cpu_path.gflops, rel=1e-9)
     assert not any("MultiScaleDeformable" in op for op in op_path.unsupported_ops)
     assert "aten::grid_sampler" not in cpu_path.unsupported_ops
+
+
+@pytest.mark.parametrize("arch_id", ["rtmdet-tiny", "yolox-tiny", "ssdlite-mobilenetv2"])
+def test_catalog_measured_complexity_is_reproduced(arch_id):
+    """The catalog's `measured` figures (used by the prior) come from count_complexity."""
+    arch = CATALOG.get(arch_id)
+    result = count_complexity(build_model(arch, ClassSpec.generic(80)))
+    assert arch.measured is not None
+    assert result.gflops == pytest.approx(arch.measured.gflops, abs=0.01)
+    assert result.params_m == pytest.approx(arch.measured.params_m, abs=0.01)

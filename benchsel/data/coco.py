@@ -258,13 +258,29 @@ def read_coco(
         rec.instances.append(
             Instance(aid, label_of[cid], box, area, seg, bool(ann.get("iscrowd", 0)))
         )
+    return finish_dataset(
+        ann_file, "coco", cats, cat_ids, len(cat_ids), records, issues, check_images
+    )
+
+
+def finish_dataset(
+    ann_file: Path,
+    fmt: str,
+    cats: dict[int, dict[str, Any]],
+    cat_ids: list[int],
+    num_things: int,
+    records: dict[int, ImageRecord],
+    issues: Issues,
+    check_images: bool,
+) -> Dataset:
+    """The canonical data set of a COCO-style file, with the checks every reader runs."""
     classes = [str(cats[c]["name"]) for c in cat_ids]
     dataset = Dataset(
         ann_file.stem,
-        "coco",
+        fmt,
         ann_file.parent,
         classes,
-        len(classes),
+        num_things,
         list(records.values()),
         category_ids=cat_ids,
     )

@@ -11,9 +11,8 @@ import numpy as np
 from benchsel.data.coco import (
     _image_dir_candidates,
     as_int_id,
-    check_image_files,
+    finish_dataset,
     read_coco_header,
-    warn_empty,
 )
 from benchsel.data.images import find_image_dir
 from benchsel.data.types import Dataset, ImageRecord, Instance, Issues, Segment
@@ -95,20 +94,9 @@ def read_coco_panoptic(
     # Instances come from thing segments, whose ids are only unique within an image.
     for number, inst in enumerate((i for r in records.values() for i in r.instances), start=1):
         inst.id = number
-    classes = [str(cats[c]["name"]) for c in cat_ids]
-    dataset = Dataset(
-        ann_file.stem,
-        "coco_panoptic",
-        ann_file.parent,
-        classes,
-        len(things),
-        list(records.values()),
-        category_ids=cat_ids,
+    return finish_dataset(
+        ann_file, "coco_panoptic", cats, cat_ids, len(things), records, issues, check_images
     )
-    warn_empty(dataset, ann_file, issues)
-    if check_images:
-        check_image_files(dataset, issues)
-    return dataset
 
 
 def _read_segments(
