@@ -187,7 +187,7 @@ def test_full_disk_while_writing_results(tmp_path):
 
 
 def test_full_disk_while_writing_the_report(tmp_path):
-    from tests.test_report import _synthetic_store
+    from tests.report.test_render import _synthetic_store
 
     store = _synthetic_store(tmp_path / "r.sqlite")
     report = tmp_path / "report.html"
