@@ -1,9 +1,10 @@
-"""Terminal rendering of a run: progress bars while it runs, a summary table at the end."""
+"""All terminal rendering: the catalog, data checks, labelling cost, FLOPs, scores, a run's
+progress and results table. Commands in ``cli.py`` compute; these functions print."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -17,8 +18,17 @@ from rich.progress import (
 from rich.table import Table
 
 from benchsel.store import TrialRecord
-from benchsel.trial import PRIMARY_METRIC, TrialOutcome
-from benchsel.trials import TrialSpec
+from benchsel.tasks import PRIMARY_METRIC
+
+if TYPE_CHECKING:
+    from benchsel.catalog import Architecture, Catalog
+    from benchsel.data.labelling import LabelCost
+    from benchsel.data.types import Issues
+    from benchsel.measure.complexity import Complexity
+    from benchsel.pipeline.plan import TrialSpec
+    from benchsel.pipeline.trial import TrialOutcome
+
+MAX_LISTED = 30
 
 
 class RunProgress:
@@ -110,12 +120,7 @@ def summary_table(trials: list[TrialRecord]) -> Table:
         table.add_column(col, justify="left" if col in ("trial", "task", "status") else "right")
     for t in sorted(trials, key=lambda r: (r.task, -(r.metrics.get("accuracy") or -1))):
         metric = PRIMARY_METRIC.get(t.task, "accuracy")
-        label = t.spec.get("arch_id", t.arch_id)
-        extras = [x for x in (None if t.variant == "default" else t.variant, t.loss) if x]
-        if extras:
-            label += f" [{', '.join(extras)}]"
-        if t.data_fraction != 1:
-            label += f" @{t.data_fraction:g}"
+        label = t.label
         m = t.metrics
         status = "[green]ok[/green]" if t.status == "ok" else f"[red]{t.status}[/red]"
         table.add_row(
@@ -131,3 +136,127 @@ def summary_table(trials: list[TrialRecord]) -> Table:
             _fmt(m.get("label_cost_usd"), 0),
         )
     return table
+
+
+def catalog_table(entries: list[Architecture], catalog: Catalog) -> None:
+    """The architecture catalog as a table, and what is not available and why."""
+    console = Console()
+    table = Table(title=f"benchsel catalog ({len(entries)} architectures)")
+    for col in ("id", "family", "tasks", "package", "input (HxW)", "published", "variants"):
+        table.add_column(col)
+    for a in entries:
+        published = ", ".join(f"{k} {v:g}" for k, v in a.reference.metrics.items())
+        table.add_row(
+            a.id,
+            a.family,
+            ", ".join(a.tasks),
+            a.package,
+            f"{a.input_size[0]}x{a.input_size[1]}",
+            f"{published} ({a.reference.dataset})",
+            ", ".join(a.variants) or "-",
+        )
+    console.print(table)
+    for group in catalog.unavailable:
+        console.print(f"[dim]Not available: {', '.join(group.ids)}. {group.reason}[/dim]")
+
+
+def data_check_report(path: Any, fmt: str, issues: Issues, stats: dict[str, Any]) -> None:
+    """Errors, warnings and per-split statistics of ``benchsel data check``."""
+    console = Console(highlight=False)
+    console.print(f"[bold]{escape(str(path))}[/bold]: format {fmt}")
+    for label, items, colour in (
+        ("error", issues.errors, "red"),
+        ("warning", issues.warnings, "yellow"),
+    ):
+        for issue in items[:MAX_LISTED]:
+            console.print(f"[{colour}]{label}[/{colour}]: {escape(str(issue))}")
+        if len(items) > MAX_LISTED:
+            console.print(f"[{colour}]... and {len(items) - MAX_LISTED} more {label}s[/{colour}]")
+    for split, st in stats.items():
+        console.print(_split_line(split, st))
+        if "instances_per_class" in st:
+            top = sorted(st["instances_per_class"].items(), key=lambda kv: -kv[1])
+            console.print(
+                "  per class: "
+                + ", ".join(f"{escape(k)} {v}" for k, v in top[:12])
+                + (" ..." if len(top) > 12 else "")
+            )
+        if "pixel_share" in st:
+            console.print(
+                "  pixel share: "
+                + ", ".join(f"{escape(k)} {v:.3f}" for k, v in st["pixel_share"].items())
+            )
+    verdict = "[red]FAILED[/red]" if issues.errors else "[green]OK[/green]"
+    console.print(f"{verdict}: {len(issues.errors)} errors, {len(issues.warnings)} warnings")
+
+
+def _split_line(split: str, st: dict[str, Any]) -> str:
+    line = f"[bold]{escape(split)}[/bold]: {st['images']} images, {st['classes']} classes"
+    if "instances" in st:
+        ipi = st["instances_per_image"]
+        b = st["size_buckets"]
+        line += (
+            f", {st['instances']} instances (+{st['crowd_regions']} crowd), "
+            f"{ipi['mean']:.2f} per image (max {ipi['max']:g}), "
+            f"small/medium/large {b['small']}/{b['medium']}/{b['large']}"
+        )
+    if "segments" in st:
+        share = st["panoptic_area_share"]
+        line += (
+            f", {st['segments']} segments, area things/stuff/void "
+            f"{share['things']:.2f}/{share['stuff']:.2f}/{share['void']:.2f}"
+        )
+    return line
+
+
+def label_cost_lines(task: str, cost: LabelCost) -> list[str]:
+    """``benchsel data cost``: what the labels cost now and projected."""
+    p, c = cost.unit_price_usd, cost.cost_usd
+    plural = cost.unit + ("es" if cost.unit.endswith("x") else "s")
+    lines = [
+        f"{task}: {cost.units} {cost.kind.replace('_', ' ')} labels ({plural}) on "
+        f"{cost.images} images, {cost.units_per_image:g} per image",
+        f"  unit price  ${p['low']:.2f} / ${p['typical']:.2f} / ${p['high']:.2f} "
+        "(low / typical / high)",
+        f"  these labels ${c['low']:,.2f} / ${c['typical']:,.2f} / ${c['high']:,.2f}",
+    ]
+    if cost.projected_cost_usd is not None and cost.projected_images is not None:
+        q = cost.projected_cost_usd
+        lines.append(
+            f"  {cost.projected_images:,} images ${q['low']:,.2f} / ${q['typical']:,.2f} / "
+            f"${q['high']:,.2f}"
+        )
+    return lines
+
+
+def flops_lines(
+    arch: Architecture, variant: str | None, classes: int, result: Complexity, at_default: bool
+) -> list[str]:
+    """``benchsel flops``: parameters and FLOPs, what was counted, the published figures."""
+    h, w = result.input_size
+    lines = [
+        f"{arch.id}{' (' + variant + ')' if variant else ''} at {h}x{w}, batch 1, "
+        f"{classes} classes: {result.params_m:.2f} M params, {result.gflops:.2f} GFLOPs "
+        f"({result.gflops_x2:.2f} counting a multiply-add as 2)",
+        f"  counted: {result.counted}; {result.convention}",
+    ]
+    if result.unsupported_ops:
+        ops = ", ".join(f"{k} x{v}" for k, v in result.unsupported_ops.items())
+        lines.append(f"  not counted (no FLOP formula): {ops}")
+    ref = arch.reference
+    if ref.gflops is not None and at_default:
+        lines.append(
+            f"  published: {ref.params_m} M params, {ref.gflops} GFLOPs ({ref.complexity_source})"
+        )
+    return lines
+
+
+def score_lines(metrics: dict[str, float]) -> list[str]:
+    """``benchsel eval``: the summary metrics, then per-class values on one line."""
+    lines = [f"{k:<16} {v:.4f}" for k, v in metrics.items() if "/" not in k]
+    per_class = [k for k in metrics if "/" in k]
+    if per_class:
+        lines.append(
+            "per class: " + ", ".join(f"{k.split('/', 1)[1]} {metrics[k]:.3f}" for k in per_class)
+        )
+    return lines

@@ -1,7 +1,7 @@
 """The results store: one SQLite file per suite, one transaction per finished trial.
 
-The schema evolves by an ordered list of small migrations (``PRAGMA user_version`` is the
-number applied). Reports and recommendations read the store, never a live run.
+The schema evolves by named migrations (functions below); the names applied are recorded in
+the ``_migrations`` table. Reports and recommendations read the store, never a live run.
 """
 
 from __future__ import annotations
@@ -12,58 +12,68 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from benchsel.errors import BenchselError
+from benchsel.formatting import finite_or_none, trial_label
 
-MIGRATIONS: list[str] = [
-    # 1: runs, trials and one row per (trial, metric)
-    """
-    CREATE TABLE runs (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        suite_name TEXT NOT NULL,
-        suite_json TEXT NOT NULL,
-        started REAL NOT NULL,
-        finished REAL,
-        environment_json TEXT,
-        dataset_json TEXT
-    );
-    CREATE TABLE trials (
-        hash TEXT PRIMARY KEY,
-        run_id INTEGER REFERENCES runs(id),
-        suite_name TEXT NOT NULL,
-        arch_id TEXT NOT NULL,
-        family TEXT NOT NULL,
-        task TEXT NOT NULL,
-        variant TEXT NOT NULL,
-        loss TEXT,
-        data_fraction REAL NOT NULL,
-        seed INTEGER NOT NULL,
-        spec_json TEXT NOT NULL,
-        status TEXT NOT NULL CHECK (status IN ('ok', 'failed', 'timeout')),
-        error TEXT,
-        started REAL,
-        finished REAL,
-        wall_s REAL,
-        log_path TEXT,
-        checkpoint_path TEXT,
-        conditions_json TEXT,
-        environment_json TEXT,
-        curves_json TEXT
-    );
-    CREATE TABLE metrics (
-        trial_hash TEXT NOT NULL REFERENCES trials(hash) ON DELETE CASCADE,
-        name TEXT NOT NULL,
-        value REAL,
-        unit TEXT,
-        PRIMARY KEY (trial_hash, name)
-    );
-    CREATE INDEX metrics_by_name ON metrics(name);
-    """,
-]
+
+def m001_runs_trials_metrics(conn: sqlite3.Connection) -> None:
+    """Runs, trials and one row per (trial, metric)."""
+    conn.execute(
+        """CREATE TABLE runs (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            suite_name TEXT NOT NULL,
+            suite_json TEXT NOT NULL,
+            started REAL NOT NULL,
+            finished REAL,
+            environment_json TEXT,
+            dataset_json TEXT
+        )"""
+    )
+    conn.execute(
+        """CREATE TABLE trials (
+            hash TEXT PRIMARY KEY,
+            run_id INTEGER REFERENCES runs(id),
+            suite_name TEXT NOT NULL,
+            arch_id TEXT NOT NULL,
+            family TEXT NOT NULL,
+            task TEXT NOT NULL,
+            variant TEXT NOT NULL,
+            loss TEXT,
+            data_fraction REAL NOT NULL,
+            seed INTEGER NOT NULL,
+            spec_json TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('ok', 'failed', 'timeout')),
+            error TEXT,
+            started REAL,
+            finished REAL,
+            wall_s REAL,
+            log_path TEXT,
+            checkpoint_path TEXT,
+            conditions_json TEXT,
+            environment_json TEXT,
+            curves_json TEXT
+        )"""
+    )
+    conn.execute(
+        """CREATE TABLE metrics (
+            trial_hash TEXT NOT NULL REFERENCES trials(hash) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            value REAL,
+            unit TEXT,
+            PRIMARY KEY (trial_hash, name)
+        )"""
+    )
+    conn.execute("CREATE INDEX metrics_by_name ON metrics(name)")
+
+
+# Applied in order; each is known by its function name, recorded in `_migrations` when applied
+# (simonw/llm's scheme). Append new ones; never rename or reorder applied ones.
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_runs_trials_metrics]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -115,6 +125,41 @@ class TrialRecord:
     environment: dict[str, Any] = field(default_factory=dict)
     curves: dict[str, Any] = field(default_factory=dict)
     metrics: Mapping[str, float | None] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """Short human name: ``rtmdet-tiny [r18-light, dice_ce] @0.5 #1``."""
+        return trial_label(self.arch_id, self.variant, self.loss, self.data_fraction, self.seed)
+
+
+# TrialRecord fields stored as JSON text in a ``<name>_json`` column; metrics have their table.
+_JSON_FIELDS = ("spec", "conditions", "environment", "curves")
+
+
+def _trial_row(record: TrialRecord) -> dict[str, Any]:
+    """The ``trials`` row of a record: one column per field, JSON for the structured ones."""
+    row: dict[str, Any] = {}
+    for f in fields(TrialRecord):
+        value = getattr(record, f.name)
+        if f.name == "metrics":
+            continue
+        if f.name in _JSON_FIELDS:
+            row[f"{f.name}_json"] = json.dumps(value, default=str)
+        else:
+            row[f.name] = value
+    return row
+
+
+def _trial_from_row(row: dict[str, Any], metrics: Mapping[str, float | None]) -> TrialRecord:
+    values: dict[str, Any] = {}
+    for f in fields(TrialRecord):
+        if f.name == "metrics":
+            values["metrics"] = metrics
+        elif f.name in _JSON_FIELDS:
+            values[f.name] = json.loads(row[f"{f.name}_json"] or "{}")
+        else:
+            values[f.name] = row[f.name]
+    return TrialRecord(**values)
 
 
 class StoreLockedError(BenchselError):
@@ -169,22 +214,49 @@ class ResultsStore:
             ) from None
 
     def _migrate(self) -> None:
+        """Apply the migrations not yet recorded, each in its own transaction."""
+        # user_version counts the applied migrations (the only record before they had names).
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise BenchselError(
                 f"{self.path} has schema version {version}, newer than this benchsel "
                 f"({SCHEMA_VERSION}); upgrade benchsel"
             )
-        for number in range(version, SCHEMA_VERSION):
+        with self.transaction() as conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied REAL)"
+            )
+            for migration in MIGRATIONS[:version]:
+                conn.execute(
+                    "INSERT OR IGNORE INTO _migrations VALUES (?, ?)",
+                    (migration.__name__, time.time()),
+                )
+        applied = self.applied_migrations
+        known = {m.__name__ for m in MIGRATIONS}
+        if set(applied) - known:
+            raise BenchselError(
+                f"{self.path} was written by a newer benchsel (migrations "
+                f"{', '.join(sorted(set(applied) - known))}); upgrade benchsel"
+            )
+        for migration in MIGRATIONS:
+            if migration.__name__ in applied:
+                continue
             with self.transaction() as conn:
-                for statement in MIGRATIONS[number].split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {number + 1}")
+                migration(conn)
+                conn.execute(
+                    "INSERT INTO _migrations VALUES (?, ?)", (migration.__name__, time.time())
+                )
+                conn.execute(f"PRAGMA user_version = {len(self.applied_migrations)}")
+
+    @property
+    def applied_migrations(self) -> list[str]:
+        """Names of the applied migrations, in the order they were applied."""
+        rows = self.conn.execute("SELECT name FROM _migrations ORDER BY rowid")
+        return [r[0] for r in rows]
 
     @property
     def schema_version(self) -> int:
-        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+        return len(self.applied_migrations)
 
     # -- single-writer lock: two `benchsel run` on one store must not interleave
 
@@ -240,41 +312,18 @@ class ResultsStore:
 
     def save_trial(self, record: TrialRecord, run_id: int | None = None) -> None:
         """Replace the trial's row and all its metrics in one transaction."""
+        row = _trial_row(record)
+        row["run_id"] = run_id
         with self.transaction() as conn:
             conn.execute("DELETE FROM trials WHERE hash = ?", (record.hash,))
             conn.execute(
-                "INSERT INTO trials (hash, run_id, suite_name, arch_id, family, task, variant, "
-                "loss, data_fraction, seed, spec_json, status, error, started, finished, wall_s,"
-                " log_path, checkpoint_path, conditions_json, environment_json, curves_json) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    record.hash,
-                    run_id,
-                    record.suite_name,
-                    record.arch_id,
-                    record.family,
-                    record.task,
-                    record.variant,
-                    record.loss,
-                    record.data_fraction,
-                    record.seed,
-                    json.dumps(record.spec, default=str),
-                    record.status,
-                    record.error,
-                    record.started,
-                    record.finished,
-                    record.wall_s,
-                    record.log_path,
-                    record.checkpoint_path,
-                    json.dumps(record.conditions, default=str),
-                    json.dumps(record.environment, default=str),
-                    json.dumps(record.curves, default=str),
-                ),
+                f"INSERT INTO trials ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                tuple(row.values()),
             )
             conn.executemany(
                 "INSERT INTO metrics (trial_hash, name, value, unit) VALUES (?, ?, ?, ?)",
                 [
-                    (record.hash, name, _finite_or_none(value), metric_unit(name))
+                    (record.hash, name, finite_or_none(value), metric_unit(name))
                     for name, value in sorted(record.metrics.items())
                 ],
             )
@@ -289,41 +338,17 @@ class ResultsStore:
     def trials(self) -> list[TrialRecord]:
         """Every stored trial with its metrics, ordered by start time."""
         cur = self.conn.execute("SELECT * FROM trials ORDER BY started, hash")
+        assert cur.description[0][0] == "hash"
         cols = [c[0] for c in cur.description]
         metrics: dict[str, dict[str, float | None]] = {}
         for trial_hash, name, value in self.conn.execute(
             "SELECT trial_hash, name, value FROM metrics"
         ):
             metrics.setdefault(trial_hash, {})[name] = value
-        out = []
-        for row in cur.fetchall():
-            r = dict(zip(cols, row, strict=True))
-            out.append(
-                TrialRecord(
-                    hash=r["hash"],
-                    suite_name=r["suite_name"],
-                    arch_id=r["arch_id"],
-                    family=r["family"],
-                    task=r["task"],
-                    variant=r["variant"],
-                    loss=r["loss"],
-                    data_fraction=r["data_fraction"],
-                    seed=r["seed"],
-                    spec=json.loads(r["spec_json"]),
-                    status=r["status"],
-                    error=r["error"],
-                    started=r["started"],
-                    finished=r["finished"],
-                    wall_s=r["wall_s"],
-                    log_path=r["log_path"],
-                    checkpoint_path=r["checkpoint_path"],
-                    conditions=json.loads(r["conditions_json"] or "{}"),
-                    environment=json.loads(r["environment_json"] or "{}"),
-                    curves=json.loads(r["curves_json"] or "{}"),
-                    metrics=metrics.get(r["hash"], {}),
-                )
-            )
-        return out
+        return [
+            _trial_from_row(dict(zip(cols, row, strict=True)), metrics.get(row[0], {}))
+            for row in cur.fetchall()
+        ]
 
     def latest_run(self) -> dict[str, Any] | None:
         row = self.conn.execute(
@@ -345,19 +370,25 @@ class ResultsStore:
         return self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
-def _finite_or_none(value: float | None) -> float | None:
-    import math
-
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
 def open_store(path: Path, must_exist: bool = False) -> ResultsStore:
     if must_exist and not Path(path).is_file():
         raise BenchselError(f"results file {path} not found")
     return ResultsStore(Path(path))
+
+
+FRAME_COLUMNS = (
+    "hash",
+    "arch_id",
+    "family",
+    "task",
+    "variant",
+    "loss",
+    "data_fraction",
+    "seed",
+    "status",
+    "error",
+    "wall_s",
+)
 
 
 def trials_frame(store: ResultsStore) -> Any:
@@ -366,19 +397,7 @@ def trials_frame(store: ResultsStore) -> Any:
 
     rows = []
     for t in store.trials():
-        row: dict[str, Any] = {
-            "hash": t.hash,
-            "arch_id": t.arch_id,
-            "family": t.family,
-            "task": t.task,
-            "variant": t.variant,
-            "loss": t.loss,
-            "data_fraction": t.data_fraction,
-            "seed": t.seed,
-            "status": t.status,
-            "error": t.error,
-            "wall_s": t.wall_s,
-        }
+        row: dict[str, Any] = {name: getattr(t, name) for name in FRAME_COLUMNS}
         row.update(t.metrics)
         rows.append(row)
     return pd.DataFrame(rows)

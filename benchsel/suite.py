@@ -20,8 +20,9 @@ from pydantic import (
     model_validator,
 )
 
-from benchsel.catalog import Task, load_catalog
+from benchsel.catalog import load_catalog
 from benchsel.errors import BenchselError, SuiteError
+from benchsel.tasks import Task
 
 DataFormat = Literal["auto", "coco", "coco_panoptic", "mask_folder", "voc"]
 SemanticLoss = Literal["ce", "weighted_ce", "dice_ce", "focal"]

@@ -18,11 +18,13 @@ from pathlib import Path
 
 def main() -> int:
     from benchsel.adapters import build_model
+    from benchsel.adapters.training import train
     from benchsel.catalog import load_catalog
-    from benchsel.prepare import prepare
+    from benchsel.measure.evaluate import evaluate
+    from benchsel.pipeline.layout import RunLayout
+    from benchsel.pipeline.prepare import prepare
+    from benchsel.pipeline.trial import class_spec
     from benchsel.suite import parse_suite
-    from benchsel.train import train
-    from benchsel.trial import class_spec, evaluate
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ids", default="", help="Comma-separated ids (default: all).")
@@ -38,7 +40,7 @@ def main() -> int:
             "output": str(work),
         }
     )
-    prepared = prepare(suite, {"detection", "instance", "semantic", "panoptic"}, work / "data")
+    prepared = prepare(suite, {"detection", "instance", "semantic", "panoptic"}, RunLayout(work))
     failed = 0
     for arch_id in ids:
         arch = catalog.get(arch_id)
@@ -49,7 +51,7 @@ def main() -> int:
             model = build_model(arch, class_spec(prepared, task), input_size=size)
             result = train(
                 model,
-                prepared.split_cfg(task, "train@1"),
+                prepared.train_split_cfg(task, 1.0),
                 work / arch_id,
                 iterations=2,
                 batch_size=2,

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -44,11 +45,14 @@ def test_list_table_mentions_mmyolo():
     assert "rtmdet-tiny" in result.output and "mmyolo" in result.output
 
 
-def test_bad_task_is_a_clean_error():
-    result = runner.invoke(app, ["list", "--task", "depth"])
-    assert result.exit_code == 1
-    assert "unknown task" in result.output
-    assert "Traceback" not in result.output
+def test_bad_task_is_a_clean_usage_error():
+    bin_dir = Path(sys.executable).parent
+    result = subprocess.run(
+        [str(bin_dir / "benchsel"), "list", "--task", "depth"], capture_output=True, text=True
+    )
+    assert result.returncode == 2  # click's usage-error code
+    assert "'depth' is not one of" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
 
 
 def test_suite_check_reports_key_paths(tmp_path):

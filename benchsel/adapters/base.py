@@ -42,6 +42,17 @@ class ClassSpec:
             tuple(f"class_{i}" for i in range(count)), count if num_things is None else num_things
         )
 
+    @classmethod
+    def coco_like(cls, arch: Architecture, count: int) -> ClassSpec:
+        """``count`` anonymous classes for ``arch``'s main task; panoptic splits them into
+        things and stuff as COCO does (80:53), e.g. for FLOPs counting."""
+        task = "panoptic" if "panoptic" in arch.tasks else arch.primary_task
+        if task == "semantic":
+            return cls.semantic([f"class_{i}" for i in range(count)])
+        if task == "panoptic":
+            return cls.generic(count, num_things=max(1, (count * 80) // 133))
+        return cls.generic(count)
+
     @property
     def num_stuff(self) -> int:
         return len(self.names) - self.num_things

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from benchsel.adapters import openmmlab
+from benchsel.adapters import config
 from benchsel.adapters.base import ClassSpec, LoadedModel
 from benchsel.catalog import Architecture
 from benchsel.predictions import (
@@ -31,9 +31,9 @@ class MMDetModel(LoadedModel):
     ) -> None:
         self.arch, self.classes, self.input_size, self.device = arch, classes, input_size, device
         self.task = "panoptic" if "panoptic" in arch.tasks else arch.primary_task
-        cfg = openmmlab.prepare_config(arch, variant, classes, semantic=False)
+        cfg = config.prepare_config(arch, variant, classes, semantic=False)
         self.config = cfg
-        self.model = openmmlab.build_from_config(cfg, "mmdet", device)
+        self.model = config.build_from_config(cfg, "mmdet", device)
         self.model.dataset_meta = {
             "classes": classes.names,
             "thing_classes": classes.names[: classes.num_things],
@@ -44,7 +44,7 @@ class MMDetModel(LoadedModel):
         from mmengine.registry import DefaultScope
 
         with DefaultScope.overwrite_default_scope("mmdet"):
-            self._pipeline = Compose(openmmlab.test_pipeline(cfg, "mmdet", input_size))
+            self._pipeline = Compose(config.test_pipeline(cfg, "mmdet", input_size))
 
     def preprocess(self, images: Sequence[np.ndarray]) -> dict[str, Any]:
         from mmengine.dataset import pseudo_collate

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from benchsel.adapters import openmmlab
+from benchsel.adapters import config
 from benchsel.adapters.base import ClassSpec, LoadedModel
 from benchsel.catalog import Architecture
 from benchsel.predictions import Prediction, SemanticMap
@@ -30,12 +30,12 @@ class MMSegModel(LoadedModel):
     ) -> None:
         self.arch, self.classes, self.input_size, self.device = arch, classes, input_size, device
         self.task = "semantic"
-        cfg = openmmlab.prepare_config(arch, variant, classes, semantic=True)
+        cfg = config.prepare_config(arch, variant, classes, semantic=True)
         # Deployment inference is one forward over the resized image, not sliding windows.
         cfg.model.test_cfg = {"mode": "whole"}
         cfg.model.data_preprocessor["test_cfg"] = {"size_divisor": _TEST_SIZE_DIVISOR}
         self.config = cfg
-        self.model = openmmlab.build_from_config(cfg, "mmseg", device)
+        self.model = config.build_from_config(cfg, "mmseg", device)
         self.model.dataset_meta = {
             "classes": classes.names,
             "palette": _palette(len(classes.names)),
@@ -44,7 +44,7 @@ class MMSegModel(LoadedModel):
         from mmengine.registry import DefaultScope
 
         with DefaultScope.overwrite_default_scope("mmseg"):
-            self._pipeline = Compose(openmmlab.test_pipeline(cfg, "mmseg", input_size))
+            self._pipeline = Compose(config.test_pipeline(cfg, "mmseg", input_size))
 
     def preprocess(self, images: Sequence[np.ndarray]) -> dict[str, Any]:
         """Batched input; all images must have the same size after the test pipeline."""

@@ -13,8 +13,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from benchsel.errors import CatalogError
+from benchsel.tasks import Task
 
-Task = Literal["detection", "instance", "semantic", "panoptic"]
 Family = Literal[
     "yolo",
     "ssd",
@@ -28,7 +28,6 @@ Family = Literal[
     "deeplabv3plus",
 ]
 Package = Literal["mmdet", "mmseg"]
-TASKS: tuple[Task, ...] = ("detection", "instance", "semantic", "panoptic")
 
 
 class _Strict(BaseModel):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -286,7 +287,7 @@ def finish_dataset(
     )
     warn_empty(dataset, ann_file, issues)
     if check_images:
-        check_image_files(dataset, issues)
+        check_image_files(dataset.images, issues)
     return dataset
 
 
@@ -311,9 +312,9 @@ def warn_empty(dataset: Dataset, file: Path, issues: Issues) -> None:
             issues.warn(file, f"class {name!r} has no instances")
 
 
-def check_image_files(dataset: Dataset, issues: Issues) -> None:
+def check_image_files(images: Iterable[ImageRecord], issues: Issues) -> None:
     """Every image exists, decodes fully and has its declared size."""
-    for rec in dataset.images:
+    for rec in images:
         size = probe_image(rec.file, issues, rec.id)
         if size is not None and size != (rec.width, rec.height):
             issues.error(

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchsel.data.coco import read_coco
 from benchsel.data.coco_panoptic import read_coco_panoptic
+from benchsel.data.images import IMAGE_SUFFIXES
 from benchsel.data.masks import find_mask_dirs, read_classes_file, read_mask_folder
 from benchsel.data.types import Dataset, Issues
 from benchsel.data.voc import read_voc
 from benchsel.errors import DataError
 
 FORMATS = ("coco", "coco_panoptic", "mask_folder", "voc")
+COCO_PREFIXES = ("instances_", "panoptic_")  # COCO's names for its annotation files
 
 
 @dataclass
@@ -32,12 +36,17 @@ class LoadedData:
         return sum(len(d.images) for d in self.splits.values())
 
 
-def _is_panoptic_json(path: Path) -> bool:
+def _head(path: Path) -> str:
+    """The first MiB of a text file ('' when unreadable)."""
     try:
-        with path.open(encoding="utf-8") as fh:
-            head = fh.read(1 << 20)
+        with path.open(encoding="utf-8", errors="replace") as fh:
+            return fh.read(1 << 20)
     except OSError:
-        return False
+        return ""
+
+
+def _is_panoptic_json(path: Path) -> bool:
+    head = _head(path)
     if '"segments_info"' in head:
         return True
     if len(head) < (1 << 20):
@@ -56,17 +65,60 @@ def _is_panoptic_json(path: Path) -> bool:
 
 
 def _looks_like_annotations(path: Path) -> bool:
-    try:
-        with path.open(encoding="utf-8", errors="replace") as fh:
-            head = fh.read(1 << 20)
-    except OSError:
-        return False
+    head = _head(path)
     return '"images"' in head and ('"annotations"' in head or '"categories"' in head)
 
 
-def _annotation_jsons(root: Path) -> list[Path]:
-    found = sorted(root.glob("*.json")) + sorted((root / "annotations").glob("*.json"))
-    return [p for p in found if _looks_like_annotations(p)]
+def _json_error(path: Path) -> str | None:
+    """Why ``path`` is not valid json (with line and column), or None when it parses."""
+    try:
+        json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        return f"not valid json at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"cannot read it: {exc}"
+    return None
+
+
+def _has_image_folder(root: Path) -> bool:
+    """Whether a folder directly under ``root`` holds image files."""
+    return any(
+        any(f.suffix.lower() in IMAGE_SUFFIXES for f in sub.iterdir())
+        for sub in root.iterdir()
+        if sub.is_dir()
+    )
+
+
+def _is_broken_annotations(path: Path, root: Path, has_image_folder: Callable[[], bool]) -> bool:
+    """A json that does not parse where COCO keeps its annotations: in ``annotations/``, or in
+    ``root`` beside an image folder and starting like COCO."""
+    if path.parent == root and not ('"images"' in _head(path) and has_image_folder()):
+        return False
+    return _json_error(path) is not None
+
+
+def _annotation_jsons(root: Path) -> list[tuple[Path, str]]:
+    """(json, "coco" | "coco_panoptic") of each COCO-style file in ``root`` or its ``annotations``.
+
+    A file counts when its content looks like COCO, when it is named ``instances_*`` or
+    ``panoptic_*``, or when it is a broken annotation file: that is then reported as such (with
+    the line and column), not as an unknown format.
+    """
+    found: list[tuple[Path, str]] = []
+    has_image_folder = functools.cache(lambda: _has_image_folder(root))
+    for path in sorted(root.glob("*.json")) + sorted((root / "annotations").glob("*.json")):
+        coco = path.name.startswith(COCO_PREFIXES) or _looks_like_annotations(path)
+        if not (coco or _is_broken_annotations(path, root, has_image_folder)):
+            continue
+        panoptic = path.name.startswith("panoptic_") or _is_panoptic_json(path)
+        found.append((path, "coco_panoptic" if panoptic else "coco"))
+    return found
+
+
+def _broken_jsons(root: Path) -> list[str]:
+    """'file: error' for each json in ``root`` that does not parse (for the unknown-format hint)."""
+    broken = ((p, _json_error(p)) for p in sorted(root.glob("*.json")))
+    return [f"{p}: {err}" for p, err in broken if err]
 
 
 def detect_format(path: Path) -> str:
@@ -77,17 +129,18 @@ def detect_format(path: Path) -> str:
         if path.suffix == ".json":
             return "coco_panoptic" if _is_panoptic_json(path) else "coco"
         raise DataError(f"{path}: expected a .json annotation file or a data set folder")
-    jsons = _annotation_jsons(path)
-    if jsons:
-        return "coco_panoptic" if any(_is_panoptic_json(j) for j in jsons) else "coco"
+    kinds = {kind for _, kind in _annotation_jsons(path)}
+    if kinds:
+        return "coco_panoptic" if "coco_panoptic" in kinds else "coco"
     if (path / "Annotations").is_dir() and any((path / "Annotations").glob("*.xml")):
         return "voc"
     if find_mask_dirs(path) is not None:
         return "mask_folder"
+    broken = _broken_jsons(path)
     raise DataError(
         f"cannot tell the format of {path}: expected a COCO / COCO panoptic json, "
         "a VOC 'Annotations' folder, or an image folder with a label folder. "
-        "Pass --format to say which."
+        "Pass --format to say which." + "".join(f"\n  {line}" for line in broken)
     )
 
 
@@ -98,6 +151,24 @@ def _split_name(name: str) -> str:
     if "val" in low or "test" in low:
         return "val"
     return "all"
+
+
+def _split_files(root: Path, fmt: str) -> dict[str, Path]:
+    """The annotation file of each split; ``instances_*`` / ``panoptic_*`` win over others.
+
+    COCO's own download puts ``captions_*`` and ``person_keypoints_*`` beside ``instances_*``.
+    """
+    files: dict[str, Path] = {}
+    for path, kind in _annotation_jsons(root):
+        if kind != fmt or path.name.startswith("captions_"):
+            continue
+        split = _split_name(path.stem)
+        current = files.get(split)
+        if current is None or (
+            path.name.startswith(COCO_PREFIXES) and not current.name.startswith(COCO_PREFIXES)
+        ):
+            files[split] = path
+    return files
 
 
 def load_data(
@@ -131,11 +202,7 @@ def load_data(
         elif path.is_file():
             files = {"all": path}
         else:
-            jsons = _annotation_jsons(path)
-            jsons = [j for j in jsons if _is_panoptic_json(j) == (fmt == "coco_panoptic")]
-            files = {}
-            for j in jsons:
-                files.setdefault(_split_name(j.stem), j)
+            files = _split_files(path, fmt)
         for split, file in files.items():
             if not file.is_file():
                 issues.error(file, "annotation file not found")

@@ -11,16 +11,19 @@ from benchsel.data.types import Dataset, ImageRecord, Issues
 
 LABEL_DIR_NAMES = ("labels", "masks", "annotations", "ann_dir", "SegmentationClass", "gt")
 IMAGE_DIR_NAMES = ("images", "img_dir", "JPEGImages", "imgs")
+LABEL_SUFFIXES = (".png", ".bmp", ".tif", ".tiff")  # lossless: label values survive
+LOSSY_SUFFIXES = (".jpg", ".jpeg")
 
 
 def read_label_png(path: Path) -> np.ndarray:
-    """Class-index map of a single-channel or palette PNG (palette PNGs store indices)."""
+    """Class-index map of a single-channel or palette label image (palettes store indices)."""
     from PIL import Image
 
     with Image.open(path) as im:
         if im.mode not in ("L", "P", "I;16", "I"):
             raise ValueError(
-                f"label PNG has mode {im.mode}; expected a single-channel index or palette PNG"
+                f"label map has mode {im.mode}; "
+                "expected a single-channel index or palette PNG, BMP or TIFF"
             )
         return np.asarray(im).astype(np.int64)
 
@@ -42,6 +45,23 @@ def read_classes_file(path: Path) -> list[str]:
     return [line.strip() for line in path.read_text().splitlines() if line.strip()]
 
 
+def _by_stem(folder: Path, suffixes: tuple[str, ...], issues: Issues) -> dict[str, Path]:
+    """Files of ``folder`` with one of ``suffixes`` (any case) by stem; a stem twice is an error."""
+    found: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() not in suffixes:
+            continue
+        if path.stem in found:
+            issues.error(
+                path,
+                f"{found[path.stem].name} and {path.name} share the name {path.stem!r}; "
+                "keep one of them (images and label maps are paired by name)",
+            )
+            continue
+        found[path.stem] = path
+    return found
+
+
 def read_mask_folder(
     image_dir: Path,
     label_dir: Path,
@@ -51,9 +71,20 @@ def read_mask_folder(
     check_images: bool = True,
     stems: list[str] | None = None,
 ) -> Dataset | None:
-    """Pair images and label maps by stem; validate sizes and label values."""
-    images = {p.stem: p for p in sorted(image_dir.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES}
-    labels = {p.stem: p for p in sorted(label_dir.iterdir()) if p.suffix.lower() == ".png"}
+    """Pair images and label maps by stem; validate sizes and label values.
+
+    Images may be of any type in IMAGE_SUFFIXES and label maps of any in LABEL_SUFFIXES, mixed.
+    """
+    images = _by_stem(image_dir, IMAGE_SUFFIXES, issues)
+    labels = _by_stem(label_dir, LABEL_SUFFIXES, issues)
+    for path in sorted(label_dir.iterdir()):
+        lossy = path.suffix.lower() in LOSSY_SUFFIXES
+        if lossy and path.stem in images and path.stem not in labels:
+            issues.error(
+                path,
+                "label map is a JPEG, whose lossy compression changes label values; save it as PNG",
+            )
+            del images[path.stem]
     if stems is not None:
         wanted = set(stems)
         images = {k: v for k, v in images.items() if k in wanted}

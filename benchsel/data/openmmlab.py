@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,21 +160,30 @@ def write_panoptic_split(ds: Dataset, out: Path, name: str) -> MMSplit:
 
 
 def write_semantic_split(ds: Dataset, out: Path, name: str) -> MMSplit:
-    """Symlinked images, label PNGs (255 = ignore) and a split file for mmseg."""
-    img_dir, ann_dir = out / "seg_images", out / "seg_labels"
+    """Symlinked images, label PNGs (255 = ignore) and a split file for mmseg.
+
+    mmseg's BaseSegDataset takes one image suffix, so images of mixed types are all linked as
+    ``.png`` (decoders look at a file's content, not its suffix). Each split gets its own
+    folders: separately loaded train and val splits can share image ids.
+    """
+    img_dir, ann_dir = out / f"{name}_seg_images", out / f"{name}_seg_labels"
+    for folder in (img_dir, ann_dir):  # links and maps of an earlier run may be stale
+        if folder.is_dir():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+    suffixes = {im.file.suffix.lower() for im in ds.images}
+    img_suffix = suffixes.pop() if len(suffixes) == 1 else ".png"
     stems = []
     for im in ds.images:
         stem = f"{im.id:08d}"
-        _link(im.file, img_dir / f"{stem}{im.file.suffix.lower()}")
+        _link(im.file, img_dir / f"{stem}{img_suffix}")
         label_path = ann_dir / f"{stem}.png"
-        if im.semantic_file is not None and ds.ignore_index == IGNORE:
-            _link(im.semantic_file, label_path)
-        elif not label_path.exists():
+        src = im.semantic_file
+        if src is not None and src.suffix.lower() == ".png" and ds.ignore_index == IGNORE:
+            _link(src, label_path)
+        else:
             write_label_png(semantic_label_map(ds, im), label_path)
         stems.append(stem)
-    suffixes = {im.file.suffix.lower() for im in ds.images}
-    if len(suffixes) > 1:
-        raise ValueError(f"mixed image suffixes {sorted(suffixes)} in one semantic split")
     split = out / f"{name}_semantic.txt"
     split.write_text("\n".join(stems) + "\n")
     rng = np.random.default_rng(0)
@@ -182,7 +192,7 @@ def write_semantic_split(ds: Dataset, out: Path, name: str) -> MMSplit:
         "data_root": "",
         "ann_file": str(split),
         "data_prefix": {"img_path": str(img_dir), "seg_map_path": str(ann_dir)},
-        "img_suffix": suffixes.pop() if suffixes else ".png",
+        "img_suffix": img_suffix,
         "seg_map_suffix": ".png",
         "reduce_zero_label": False,
         "metainfo": {

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import xml.etree.ElementTree as ET
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 from benchsel.data.coco import check_image_files, warn_empty
+from benchsel.data.images import IMAGE_SUFFIXES
 from benchsel.data.types import Dataset, ImageRecord, Instance, Issues
 
 
@@ -16,6 +18,43 @@ def _num(node: ET.Element | None, tag: str) -> float:
     return float(child.text)
 
 
+def _files_by_lower_name(folder: Path) -> dict[str, Path]:
+    """The files of ``folder`` keyed by lower-cased name, for case-insensitive look-ups."""
+    if not folder.is_dir():
+        return {}
+    with os.scandir(folder) as entries:
+        return {e.name.lower(): folder / e.name for e in entries if e.is_file()}
+
+
+def _resolve_image(
+    xml: Path, named: str | None, image_dir: Path, files: dict[str, Path]
+) -> tuple[Path | None, str]:
+    """The image of one XML, as mmdet and torchvision find it, and a note for the user.
+
+    ``<filename>`` is tried first (its base name in the image folder; an absolute path that exists
+    also counts), then the XML's id and the named file's stem with each image extension in any
+    case. The note is a warning when a file other than ``<filename>`` was used, or the error
+    (what was tried) when nothing matched; empty when ``<filename>`` was found as named.
+    """
+    base = PureWindowsPath(named).name if named else ""  # handles / and \ separators
+    if base and (image_dir / base).is_file():
+        return image_dir / base, ""
+    if named and Path(named).is_absolute() and Path(named).is_file():
+        return Path(named), ""
+    stems = list(dict.fromkeys(s for s in (xml.stem, PureWindowsPath(base).stem) if s))
+    for stem in stems:
+        for ext in IMAGE_SUFFIXES:
+            found = files.get(f"{stem}{ext}".lower())
+            if found is not None:
+                note = f"<filename> {named!r} is not in {image_dir}; using {found}" if named else ""
+                return found, note
+    exts = ",".join(e.lstrip(".") for e in IMAGE_SUFFIXES)
+    tried = ([base] if base else []) + [f"{stem}.{{{exts}}}" for stem in stems]
+    return None, (
+        f"image file is missing: tried {', '.join(tried)} (extensions in any case) in {image_dir}"
+    )
+
+
 def read_voc(
     root: Path,
     issues: Issues,
@@ -23,7 +62,11 @@ def read_voc(
     stems: list[str] | None = None,
     check_images: bool = True,
 ) -> Dataset | None:
-    """Read ``root/Annotations/*.xml`` with images in ``root/JPEGImages`` (or ``root/images``)."""
+    """Read ``root/Annotations/*.xml`` with images in ``root/JPEGImages`` (or ``root/images``).
+
+    Each image is found from ``<filename>`` or, when labelling tools wrote a name that is not
+    there, from the XML's id (see ``_resolve_image``).
+    """
     ann_dir = root / "Annotations"
     xmls = sorted(ann_dir.glob("*.xml"))
     if stems is not None:
@@ -44,8 +87,10 @@ def read_voc(
         names.update((o.findtext("name") or "").strip() for o in tree.iter("object"))
     classes = classes or sorted(n for n in names if n)
     image_dir = root / "JPEGImages" if (root / "JPEGImages").is_dir() else root / "images"
+    files = _files_by_lower_name(image_dir)
     label_of = {n: i for i, n in enumerate(classes)}
     records = []
+    missing: set[int] = set()
     ann_id = 0
     for idx, (xml, tree) in enumerate(parsed):
         try:
@@ -54,8 +99,16 @@ def read_voc(
         except ValueError as exc:
             issues.error(xml, f"bad <size>: {exc}", idx)
             continue
-        fname = tree.findtext("filename") or f"{xml.stem}.jpg"
-        rec = ImageRecord(idx, image_dir / fname, width, height)
+        named = (tree.findtext("filename") or "").strip() or None
+        file, note = _resolve_image(xml, named, image_dir, files)
+        if file is None:
+            missing.add(idx)
+            if check_images:
+                issues.error(xml, note, idx)
+        elif note:
+            issues.warn(xml, note, idx)
+        fallback = PureWindowsPath(named).name if named else f"{xml.stem}.jpg"
+        rec = ImageRecord(idx, file or image_dir / fallback, width, height)
         for obj in tree.iter("object"):
             ann_id += 1
             name = (obj.findtext("name") or "").strip()
@@ -89,7 +142,7 @@ def read_voc(
     dataset = Dataset(root.name, "voc", root, list(classes), len(classes), records)
     warn_empty(dataset, ann_dir, issues)
     if check_images:
-        check_image_files(dataset, issues)
+        check_image_files((r for r in records if r.id not in missing), issues)
     return dataset
 
 

@@ -4,29 +4,13 @@
 from __future__ import annotations
 
 import html
-import math
 from collections import defaultdict
 from typing import Any
 
-from benchsel.recommend import PRIMARY, Recommendation
+from benchsel.formatting import finite_or_none as _num
+from benchsel.recommend import Recommendation
 from benchsel.store import TrialRecord
-
-
-def _num(value: Any) -> float | None:
-    if value is None:
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def label(t: TrialRecord) -> str:
-    extras = [x for x in (None if t.variant == "default" else t.variant, t.loss) if x]
-    name = t.arch_id + (f" [{', '.join(extras)}]" if extras else "")
-    if t.data_fraction != 1:
-        name += f" @{t.data_fraction:g}"
-    if t.seed:
-        name += f" #{t.seed}"
-    return name
+from benchsel.tasks import PRIMARY_METRIC as PRIMARY
 
 
 def _esc(text: str) -> str:
@@ -75,7 +59,7 @@ def scatter(
                 "name": _esc(family),
                 "x": [p[1] for p in pts],
                 "y": [p[2] for p in pts],
-                "text": [_esc(label(p[0])) for p in pts],
+                "text": [_esc(p[0].label) for p in pts],
                 "textposition": "top center",
                 "marker": {"size": 11},
                 "hovertemplate": "%{text}<br>"
@@ -193,7 +177,7 @@ def class_heatmap(
             "type": "heatmap",
             "z": z,
             "x": [_esc(n) for n in names],
-            "y": [_esc(label(t)) for t in rows],
+            "y": [_esc(t.label) for t in rows],
             "colorscale": "Viridis",
             "zmin": 0,
             "zmax": 1,
@@ -218,7 +202,7 @@ def training_curves(trials: list[TrialRecord], task: str) -> dict[str, Any] | No
                 {
                     "type": "scatter",
                     "mode": "lines",
-                    "name": _esc(label(t)) + " loss",
+                    "name": _esc(t.label) + " loss",
                     "x": [p["iter"] for p in loss],
                     "y": [p.get("loss") for p in loss],
                 }
@@ -230,7 +214,7 @@ def training_curves(trials: list[TrialRecord], task: str) -> dict[str, Any] | No
                     "type": "scatter",
                     "mode": "lines+markers",
                     "yaxis": "y2",
-                    "name": _esc(label(t)) + f" val {PRIMARY[task]}",
+                    "name": _esc(t.label) + f" val {PRIMARY[task]}",
                     "x": [p["iter"] for p in val],
                     "y": [p.get(PRIMARY[task]) for p in val],
                 }
@@ -252,7 +236,7 @@ def training_cost(trials: list[TrialRecord]) -> dict[str, Any] | None:
     rows = [t for t in trials if t.status == "ok" and t.metrics.get("train_images_per_s")]
     if not rows:
         return None
-    names = [_esc(label(t)) for t in rows]
+    names = [_esc(t.label) for t in rows]
     data = [
         {
             "type": "bar",

@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from benchsel.errors import BenchselError
-from benchsel.recommend import PRIMARY, constraints_from_suite, recommend
+from benchsel.formatting import json_safe
+from benchsel.recommend import recommend
+from benchsel.recommend.explain import describe
 from benchsel.report import figures
 from benchsel.store import ResultsStore, TrialRecord, open_store
-from benchsel.suite import Constraints as SuiteConstraints
-from benchsel.suite import LabellingPrices
+from benchsel.suite import Constraints, LabellingPrices
+from benchsel.tasks import PRIMARY_METRIC, task_info
 
 TABLE_COLUMNS = [
     ("task", "task", "text"),
@@ -50,16 +52,6 @@ def _default(value: Any) -> Any:
     return None if isinstance(value, float) else str(value)
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    return value
-
-
 def _fmt(value: Any) -> str:
     if value is None:
         return "-"
@@ -80,14 +72,14 @@ def _row(t: TrialRecord) -> dict[str, Any]:
         elif key == "status":
             value = t.status
         elif key == "metric":
-            value = PRIMARY.get(t.task, "")
+            value = PRIMARY_METRIC.get(t.task, "")
         else:
             value = t.metrics.get(key)
         sort = value if kind == "text" else (value if value is not None else "")
         cells.append(
             {"text": _fmt(value) if kind == "num" else str(value), "sort": sort, "kind": kind}
         )
-    return {"label": figures.label(t), "cells": cells, "status": t.status}
+    return {"label": t.label, "cells": cells, "status": t.status}
 
 
 def build_report(store: ResultsStore) -> str:
@@ -99,7 +91,7 @@ def build_report(store: ResultsStore) -> str:
     run = store.latest_run() or {}
     suite = run.get("suite", {})
     suite_name = run.get("suite_name", store.path.stem)
-    constraints = SuiteConstraints.model_validate(suite.get("constraints", {}))
+    constraints = Constraints.model_validate(suite.get("constraints", {}))
     prices = LabellingPrices.model_validate(suite.get("labelling", {}))
     prepared = (run.get("dataset") or {}).get("prepared", {})
     classes = prepared.get("classes", [])
@@ -110,14 +102,14 @@ def build_report(store: ResultsStore) -> str:
     def add(fig: dict[str, Any] | None, caption: str) -> dict[str, Any] | None:
         if fig is None:
             return None
-        figs.append(_clean(fig))
+        figs.append(json_safe(fig))
         return {"id": f"fig{len(figs) - 1}", "caption": caption}
 
     for task in tasks:
-        c = constraints_from_suite(constraints, task)
-        rec = recommend(trials, c, prices)
+        c = constraints
+        rec = recommend(trials, task, c, prices)
         thing_classes = classes[: prepared.get("num_things", len(classes))]
-        task_classes = classes if task in ("semantic", "panoptic") else thing_classes
+        task_classes = thing_classes if task_info(task).things_only else classes
         plots = [
             add(
                 figures.scatter(
@@ -154,9 +146,9 @@ def build_report(store: ResultsStore) -> str:
         sections.append(
             {
                 "task": task,
-                "metric": PRIMARY[task],
+                "metric": PRIMARY_METRIC[task],
                 "rec": rec,
-                "constraints": c.describe(),
+                "constraints": describe(task, c),
                 "plots": [p for p in plots if p],
             }
         )
@@ -173,7 +165,7 @@ def build_report(store: ResultsStore) -> str:
         training = t.conditions.get("training") or {}
         conditions.append(
             {
-                "label": figures.label(t),
+                "label": t.label,
                 "device": speed.get("device", t.conditions.get("device")),
                 "input": "x".join(str(v) for v in speed.get("input_size", [])),
                 "precision": ", ".join(

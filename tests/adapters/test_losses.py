@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchsel.losses import SigmoidFocalLoss, WeightedCrossEntropyLoss
+from benchsel.adapters.losses import SigmoidFocalLoss, WeightedCrossEntropyLoss
 
 
 def _case(seed=0, classes=4):
@@ -62,9 +62,10 @@ def test_all_ignored_gives_zero_with_gradient():
 @pytest.mark.parametrize("loss", ["ce", "weighted_ce", "dice_ce", "focal"])
 def test_every_loss_variant_trains(loss, tmp_path):
     from benchsel.adapters import ClassSpec, build_model
-    from benchsel.prepare import prepare
+    from benchsel.adapters.training import class_weights_from_pixels, train
+    from benchsel.pipeline.layout import RunLayout
+    from benchsel.pipeline.prepare import prepare
     from benchsel.suite import parse_suite
-    from benchsel.train import class_weights_from_pixels, train
 
     suite = parse_suite(
         {
@@ -74,14 +75,14 @@ def test_every_loss_variant_trains(loss, tmp_path):
             "output": str(tmp_path / "out"),
         }
     )
-    prepared = prepare(suite, {"semantic"}, tmp_path / "work")
+    prepared = prepare(suite, {"semantic"}, RunLayout(tmp_path / "work"))
     model = build_model(
         "unet-s5-d16", ClassSpec.semantic(prepared.classes), variant="light", input_size=(64, 64)
     )
     weights = class_weights_from_pixels(prepared.stats["train_pixel_share"], prepared.classes)
     result = train(
         model,
-        prepared.split_cfg("semantic", "train@1"),
+        prepared.train_split_cfg("semantic", 1.0),
         tmp_path / "run",
         iterations=3,
         batch_size=2,
@@ -107,10 +108,11 @@ def test_every_loss_variant_trains(loss, tmp_path):
 def test_dino_trains_at_its_minimum_size(tmp_path):
     """DINO's scaled training sizes stay above its 900-token minimum."""
     from benchsel.adapters import build_model
-    from benchsel.prepare import prepare
+    from benchsel.adapters.training import train
+    from benchsel.pipeline.layout import RunLayout
+    from benchsel.pipeline.prepare import prepare
+    from benchsel.pipeline.trial import class_spec
     from benchsel.suite import parse_suite
-    from benchsel.train import train
-    from benchsel.trial import class_spec
 
     suite = parse_suite(
         {
@@ -120,11 +122,11 @@ def test_dino_trains_at_its_minimum_size(tmp_path):
             "output": str(tmp_path / "out"),
         }
     )
-    prepared = prepare(suite, {"detection"}, tmp_path / "work")
+    prepared = prepare(suite, {"detection"}, RunLayout(tmp_path / "work"))
     model = build_model("dino-4scale-r50", class_spec(prepared, "detection"), input_size=(256, 256))
     result = train(
         model,
-        prepared.split_cfg("detection", "train@1"),
+        prepared.train_split_cfg("detection", 1.0),
         tmp_path / "run",
         iterations=1,
         batch_size=1,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchsel.train import (
+from benchsel.adapters.training import (
     base_batch_size,
     class_weights_from_pixels,
     scale_sizes,

@@ -68,7 +68,7 @@ def _worker_pids() -> list[int]:
                 cmd = (proc / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if b"benchsel.worker" in cmd:
+            if b"benchsel.pipeline.worker" in cmd:
                 pids.append(int(proc.name))
     return pids
 

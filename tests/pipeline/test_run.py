@@ -14,7 +14,8 @@ import pytest
 import torch
 import yaml
 
-from benchsel.run import LocalExecutor, SubprocessExecutor, run_suite
+from benchsel.pipeline.executors import LocalExecutor, SubprocessExecutor
+from benchsel.pipeline.run import run_suite
 from benchsel.store import ResultsStore
 from benchsel.suite import load_suite
 
@@ -170,7 +171,7 @@ def test_local_executor_and_fresh(tmp_path):
 
 def test_ray_executor_on_a_local_instance(tmp_path):
     ray = pytest.importorskip("ray")
-    from benchsel.run import RayExecutor
+    from benchsel.pipeline.executors import RayExecutor
 
     suite = load_suite(_suite(tmp_path, [RTMDET, UNET]))
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)

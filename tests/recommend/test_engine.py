@@ -8,8 +8,9 @@ import pytest
 from typer.testing import CliRunner
 
 from benchsel.cli import app
-from benchsel.recommend import Constraints, recommend
+from benchsel.recommend import recommend
 from benchsel.store import ResultsStore, TrialRecord
+from benchsel.suite import Constraints
 
 FAMILY = {
     "rtmdet-tiny": "yolo",
@@ -75,7 +76,7 @@ def test_fps_constraint_rejects_with_a_reason():
         trial("rtmdet-tiny", accuracy=0.48, fps=120.0, gflops=8),
         trial("retinanet-r50", accuracy=0.51, fps=19.0, gflops=250),
     ]
-    rec = recommend(trials, Constraints("detection", min_fps=30))
+    rec = recommend(trials, "detection", Constraints(min_fps=30))
     assert rec.basis == "measured"
     assert rec.recommended.id == "rtmdet-tiny"
     rejected = {o.id: o.reasons for o in rec.rejected}
@@ -89,7 +90,7 @@ def test_without_constraints_the_most_accurate_wins():
         trial("dino-4scale-r50", accuracy=0.62, fps=6.1),
         trial("rtmdet-tiny", accuracy=0.48, fps=120.0),
     ]
-    rec = recommend(trials, Constraints("detection"))
+    rec = recommend(trials, "detection", Constraints())
     assert rec.recommended.id == "dino-4scale-r50"
     assert [o.id for o in rec.ranking] == ["dino-4scale-r50", "rtmdet-tiny"]
     assert "0.480 < 0.620" in rec.ranking[1].reasons[0]
@@ -100,7 +101,7 @@ def test_ties_go_to_the_simpler_cheaper_model():
         trial("rtmdet-s", accuracy=0.503, gflops=14.8),
         trial("rtmdet-tiny", accuracy=0.500, gflops=8.1),
     ]
-    rec = recommend(trials, Constraints("detection"))
+    rec = recommend(trials, "detection", Constraints())
     assert rec.recommended.id == "rtmdet-tiny"
     assert any("simpler, cheaper" in r for r in rec.reasons)
 
@@ -110,7 +111,7 @@ def test_nothing_feasible_shows_the_closest_and_what_they_miss():
         trial("dino-4scale-r50", accuracy=0.6, fps=6.0),
         trial("rtmdet-tiny", accuracy=0.4, fps=25.0),
     ]
-    rec = recommend(trials, Constraints("detection", min_fps=60, target_accuracy=0.5))
+    rec = recommend(trials, "detection", Constraints(min_fps=60, target_accuracy=0.5))
     assert rec.recommended is None
     assert "No measured candidate meets all constraints" in rec.reasons[0]
     reasons = {o.id: o.reasons for o in rec.rejected}
@@ -123,7 +124,7 @@ def test_missing_metrics_are_reported_not_guessed():
         trial("rtmdet-tiny", accuracy=None, fps=None, latency_e2e_p50_ms=None),
         trial("rtmdet-s", accuracy=0.4),
     ]
-    rec = recommend(trials, Constraints("detection", min_fps=30))
+    rec = recommend(trials, "detection", Constraints(min_fps=30))
     assert rec.recommended.id == "rtmdet-s"
     missing = next(o for o in rec.rejected if o.id == "rtmdet-tiny")
     assert "no bbox_AP was measured" in missing.reasons
@@ -137,7 +138,7 @@ def test_gpu_memory_and_budgets():
         ),
         trial("rtmdet-tiny", accuracy=0.45),
     ]
-    rec = recommend(trials, Constraints("detection", max_gpu_mem_gb=8, gpu_budget_hours=50))
+    rec = recommend(trials, "detection", Constraints(max_gpu_mem_gb=8, gpu_budget_hours=50))
     assert rec.recommended.id == "rtmdet-tiny"
     reasons = rec.rejected[0].reasons
     assert "training needs 19.5 GB > 8 GB of GPU memory" in reasons
@@ -146,21 +147,21 @@ def test_gpu_memory_and_budgets():
 
 def test_cpu_measurements_do_not_claim_gpu_memory():
     trials = [trial("rtmdet-tiny", device="cpu", train_peak_mem_mb=50_000)]
-    rec = recommend(trials, Constraints("detection", max_gpu_mem_gb=4))
+    rec = recommend(trials, "detection", Constraints(max_gpu_mem_gb=4))
     assert rec.recommended.id == "rtmdet-tiny"
     assert any("GPU memory not measured" in n for n in rec.notes)
 
 
 def test_learning_curve_point_within_the_labelled_image_budget_is_used():
     trials = [
-        trial("rtmdet-tiny", fraction=0.25, accuracy=0.30, labelled_images=250),
-        trial("rtmdet-tiny", fraction=1.0, accuracy=0.50, labelled_images=1000),
-        trial("rtmdet-s", fraction=0.25, accuracy=0.35, labelled_images=250),
-        trial("rtmdet-s", fraction=1.0, accuracy=0.45, labelled_images=1000),
+        trial("rtmdet-tiny", fraction=0.25, accuracy=0.30, labelled_labelled_images=250),
+        trial("rtmdet-tiny", fraction=1.0, accuracy=0.50, labelled_labelled_images=1000),
+        trial("rtmdet-s", fraction=0.25, accuracy=0.35, labelled_labelled_images=250),
+        trial("rtmdet-s", fraction=1.0, accuracy=0.45, labelled_labelled_images=1000),
     ]
-    few = recommend(trials, Constraints("detection", images=300))
+    few = recommend(trials, "detection", Constraints(labelled_images=300))
     assert few.recommended.id == "rtmdet-s" and few.recommended.accuracy == 0.35
-    many = recommend(trials, Constraints("detection", images=5000))
+    many = recommend(trials, "detection", Constraints(labelled_images=5000))
     assert many.recommended.id == "rtmdet-tiny" and many.recommended.accuracy == 0.50
 
 
@@ -169,7 +170,7 @@ def test_seeds_are_averaged():
         trial("rtmdet-tiny", seed=0, accuracy=0.4),
         trial("rtmdet-tiny", seed=1, accuracy=0.5),
     ]
-    rec = recommend(trials, Constraints("detection"))
+    rec = recommend(trials, "detection", Constraints())
     assert rec.recommended.accuracy == pytest.approx(0.45) and rec.recommended.seeds == 2
 
 
@@ -179,16 +180,16 @@ def test_pareto_front_is_marked():
         trial("rtmdet-tiny", accuracy=0.45, latency_e2e_p50_ms=8),
         trial("retinanet-r50", accuracy=0.44, latency_e2e_p50_ms=50),
     ]
-    rec = recommend(trials, Constraints("detection"))
+    rec = recommend(trials, "detection", Constraints())
     front = {o.id for o in rec.ranking if o.pareto}
     assert front == {"dino-4scale-r50", "rtmdet-tiny"}
 
 
 def test_start_simple_notes_the_cost_of_pixel_masks():
-    rec = recommend([trial("rtmdet-tiny")], Constraints("detection"))
+    rec = recommend([trial("rtmdet-tiny")], "detection", Constraints())
     assert any("Instance masks would cost" in n for n in rec.notes)
     seg = recommend(
-        [trial("mask-rcnn-r50", task="instance")], Constraints("instance", need_pixel_masks=False)
+        [trial("mask-rcnn-r50", task="instance")], "instance", Constraints(need_pixel_masks=False)
     )
     assert any("boxes are enough" in n.lower() for n in seg.notes)
 
@@ -198,13 +199,13 @@ def test_segmentation_models_compare_on_box_ap_but_detection_wins_when_it_qualif
         trial("rtmdet-tiny", accuracy=0.40, label_cost_usd=60.0),
         trial("mask-rcnn-r50", task="instance", accuracy=0.55, bbox_AP=0.56, label_cost_usd=370.0),
     ]
-    rec = recommend(trials, Constraints("detection"))
+    rec = recommend(trials, "detection", Constraints())
     assert rec.recommended.id == "rtmdet-tiny"
     cross = next(o for o in rec.ranking if o.id == "mask-rcnn-r50")
     assert cross.accuracy == 0.56 and cross.name == "mask-rcnn-r50 (instance model)"
     assert "start simple" in cross.reasons[0] and "$370" in cross.reasons[0]
     assert "scores higher (0.560)" in " ".join(rec.reasons)
-    alone = recommend(trials[1:], Constraints("detection"))
+    alone = recommend(trials[1:], "detection", Constraints())
     assert alone.recommended.id == "mask-rcnn-r50"  # no detection model: the instance one
 
 
@@ -213,42 +214,47 @@ def test_failed_trials_are_ignored():
         trial("dino-4scale-r50", status="failed", accuracy=0.9),
         trial("rtmdet-tiny", accuracy=0.4),
     ]
-    assert recommend(trials, Constraints("detection")).recommended.id == "rtmdet-tiny"
+    assert recommend(trials, "detection", Constraints()).recommended.id == "rtmdet-tiny"
 
 
 # ---------------------------------------------------------------- prior (decision table)
 
 
 @pytest.mark.parametrize(
-    ("constraints", "family", "ids", "phrase"),
+    ("task", "constraints", "family", "ids", "phrase"),
     [
         (
-            Constraints("detection", min_fps=60),
+            "detection",
+            Constraints(min_fps=60),
             "yolo",
             {"rtmdet-s", "rtmdet-tiny", "yolox-s", "yolox-tiny", "yolov3-d53-320"},
             "YOLO family",
         ),
-        (Constraints("detection"), "dino", {"dino-5scale-swin-l"}, "Swin-L"),
+        ("detection", Constraints(), "dino", {"dino-5scale-swin-l"}, "Swin-L"),
         (
-            Constraints("semantic", domain="medical", images=300),
+            "semantic",
+            Constraints(domain="medical", labelled_images=300),
             "unet",
             {"unet-s5-d16"},
             "strong augmentation",
         ),
         (
-            Constraints("instance"),
+            "instance",
+            Constraints(),
             None,
             {"mask-rcnn-r50", "mask2former-r50"},
             "Mask R-CNN or Mask2Former",
         ),
         (
-            Constraints("detection", max_gpu_mem_gb=6),
+            "detection",
+            Constraints(max_gpu_mem_gb=6),
             "yolo",
             {"yolox-tiny"},
             "smallest YOLO-family",
         ),
         (
-            Constraints("panoptic"),
+            "panoptic",
+            Constraints(),
             None,
             {"panoptic-fpn-r50", "mask2former-r50-panoptic"},
             "Panoptic-FPN or Mask2Former",
@@ -256,8 +262,8 @@ def test_failed_trials_are_ignored():
     ],
     ids=["real-time", "highest-accuracy", "medical", "instance", "limited-gpu", "panoptic"],
 )
-def test_decision_table_rows(constraints, family, ids, phrase):
-    rec = recommend(None, constraints)
+def test_decision_table_rows(task, constraints, family, ids, phrase):
+    rec = recommend(None, task, constraints)
     assert rec.basis == "prior"
     assert rec.recommended.id in ids
     if family:
@@ -273,12 +279,12 @@ def test_smallest_yolo_is_the_fewest_flops():
         a for a in load_catalog().architectures if a.family == "yolo" and "detection" in a.tasks
     ]
     smallest = min(yolo, key=lambda a: a.measured.gflops)
-    rec = recommend(None, Constraints("detection", gpu_budget_hours=5))
+    rec = recommend(None, "detection", Constraints(gpu_budget_hours=5))
     assert rec.recommended.id == smallest.id
 
 
 def test_measured_results_for_another_task_fall_back_to_the_prior():
-    rec = recommend([trial("rtmdet-tiny")], Constraints("panoptic"))
+    rec = recommend([trial("rtmdet-tiny")], "panoptic", Constraints())
     assert rec.basis == "prior"
 
 

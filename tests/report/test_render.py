@@ -122,7 +122,8 @@ def test_real_report_in_headless_chromium(tmp_path):
     from playwright.sync_api import sync_playwright
 
     from benchsel.data.sample import generate_sample
-    from benchsel.run import SubprocessExecutor, run_suite
+    from benchsel.pipeline.executors import SubprocessExecutor
+    from benchsel.pipeline.run import run_suite
     from benchsel.suite import parse_suite
 
     data = tmp_path / "data"

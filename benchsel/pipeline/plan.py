@@ -1,15 +1,17 @@
-"""Trials: candidates x variants x losses x data fractions x seeds, each with a stable hash."""
+"""The plan of a run: a suite expands into trials (candidates x variants x losses x data
+fractions x seeds), each fully specified and named by a stable hash."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from benchsel.catalog import Task, load_catalog
+from benchsel.catalog import load_catalog
+from benchsel.formatting import trial_label
 from benchsel.suite import CostSpec, LabellingPrices, MeasurementSpec, Suite, TrainingSpec
+from benchsel.tasks import Task
 
 
 class TrialSpec(BaseModel):
@@ -41,12 +43,8 @@ class TrialSpec(BaseModel):
 
     @property
     def label(self) -> str:
-        """Short human name: ``rtmdet-tiny[r18-light,dice_ce]@0.5#0``."""
-        extras = [x for x in (None if self.variant == "default" else self.variant, self.loss) if x]
-        name = self.arch_id + (f"[{','.join(extras)}]" if extras else "")
-        if self.data_fraction != 1.0:
-            name += f"@{self.data_fraction:g}"
-        return name + (f"#{self.seed}" if self.seed else "")
+        """Short human name: ``rtmdet-tiny [r18-light, dice_ce] @0.5 #1``."""
+        return trial_label(self.arch_id, self.variant, self.loss, self.data_fraction, self.seed)
 
 
 def dataset_key(suite: Suite, image_count: int, classes: list[str]) -> str:
@@ -102,15 +100,3 @@ def expand_trials(suite: Suite, data_key: str = "") -> list[TrialSpec]:
                             )
                         )
     return specs
-
-
-def spec_summary(spec: TrialSpec) -> dict[str, Any]:
-    return {
-        "label": spec.label,
-        "arch_id": spec.arch_id,
-        "task": spec.task,
-        "variant": spec.variant,
-        "loss": spec.loss,
-        "data_fraction": spec.data_fraction,
-        "seed": spec.seed,
-    }

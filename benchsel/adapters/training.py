@@ -27,6 +27,7 @@ SIZE_KEYS = ("scale", "img_scale", "crop_size", "size", "border", "random_size_r
 HW_ORDER = {("mmseg", "RandomCrop", "crop_size")}  # mmseg's RandomCrop takes (h, w)
 DATASET_WRAPPERS = ("RepeatDataset", "ClassBalancedDataset", "ConcatDataset")
 ADAPTIVE_OPTIMIZERS = ("Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Lamb")
+SCHEDULE = "linear warm-up (10%) + cosine to 5% of lr, per iteration"
 
 
 @dataclass
@@ -43,8 +44,30 @@ class TrainResult:
     base_lr: float
     base_batch: int
     stopped_early: bool
+    batch: int
+    lr_rule: str
+    augmentation: str
+    loss: str | None
+    amp: bool
     loss_curve: list[dict[str, float]] = field(default_factory=list)
-    val_curve: list[dict[str, float]] = field(default_factory=list)
+
+    def conditions(self, device: str) -> dict[str, Any]:
+        """What this training run was, for the stored conditions."""
+        return {
+            "device": device,
+            "batch": self.batch,
+            "iterations": self.iterations,
+            "lr": self.lr,
+            "base_lr": self.base_lr,
+            "base_batch": self.base_batch,
+            "lr_rule": self.lr_rule,
+            "amp": self.amp,
+            "augmentation": self.augmentation,
+            "loss": self.loss,
+            "stopped_by_wall_clock": self.stopped_early,
+            "memory": self.memory_what,
+            "schedule": SCHEDULE,
+        }
 
 
 def _scale_value(
@@ -139,7 +162,7 @@ SEMANTIC_LOSSES: dict[str, list[dict[str, Any]]] = {
 def semantic_loss(name: str, aux: bool) -> list[dict[str, Any]]:
     """mmseg loss configs of the ce / dice_ce variants (auxiliary heads get 0.4 of the weight).
 
-    weighted_ce and focal are benchsel modules (see ``benchsel.losses``).
+    weighted_ce and focal are benchsel modules (see ``benchsel.adapters.losses``).
     """
     losses = copy.deepcopy(SEMANTIC_LOSSES[name])
     if aux:
@@ -302,7 +325,7 @@ def _set_semantic_loss(model: Any, loss: str, class_weight: list[float] | None) 
     import torch
     from mmseg.registry import MODELS
 
-    from benchsel.losses import SigmoidFocalLoss, WeightedCrossEntropyLoss
+    from benchsel.adapters.losses import SigmoidFocalLoss, WeightedCrossEntropyLoss
 
     for attr, aux in (("decode_head", False), ("auxiliary_head", True)):
         head = getattr(model, attr, None)
@@ -344,6 +367,8 @@ def train(
     from mmengine.registry import DefaultScope
     from mmengine.runner import Runner
 
+    from benchsel.adapters.hooks import LossRecorder, StageSwitch
+
     device = loaded.device
     parts = build_train_config(
         loaded,
@@ -358,9 +383,9 @@ def train(
         amp=amp,
         workers=workers,
     )
-    recorder = _LossRecorder(max_minutes, progress, iterations)
+    recorder = LossRecorder(max_minutes, progress, iterations)
     switch = parts["stage_switch"]
-    extra_hooks = [_StageSwitch(**switch)] if switch and 0 < switch["iter"] < iterations else []
+    extra_hooks = [StageSwitch(**switch)] if switch and 0 < switch["iter"] < iterations else []
     scope = loaded.arch.package
     loaded.model.train()
     with DefaultScope.overwrite_default_scope(scope):
@@ -404,88 +429,10 @@ def train(
         base_lr=parts["base_lr"],
         base_batch=parts["base_batch"],
         stopped_early=recorder.stopped,
+        batch=batch_size,
+        lr_rule=lr_rule,
+        augmentation=augmentation,
+        loss=loss,
+        amp=parts["optim_wrapper"]["type"] == "AmpOptimWrapper",
         loss_curve=recorder.curve,
     )
-
-
-def _hook_base() -> type:
-    from mmengine.hooks import Hook
-
-    return Hook
-
-
-class _LossRecorder(_hook_base()):  # type: ignore[misc]
-    """Records the training losses and enforces the wall-clock cap."""
-
-    priority = "VERY_LOW"
-
-    def __init__(self, max_minutes: float | None, progress: Path | None, total: int) -> None:
-        self.max_seconds = max_minutes * 60 if max_minutes else None
-        self.progress, self.total = progress, total
-        self.start = time.perf_counter()
-        self.curve: list[dict[str, float]] = []
-        self.iterations = 0
-        self.stopped = False
-
-    def before_train(self, runner: Any) -> None:
-        self.start = time.perf_counter()
-
-    def after_train_iter(
-        self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None
-    ) -> None:
-        self.iterations = runner.iter + 1
-        if outputs:
-            point = {"iter": float(self.iterations)}
-            for key, value in outputs.items():
-                if key.rsplit(".", 1)[-1].startswith("loss"):  # loss, decode.loss_ce, ...
-                    point[key] = float(value.item() if hasattr(value, "item") else value)
-            self.curve.append(point)
-            if self.progress is not None and (self.iterations % 5 == 0 or self.iterations == 1):
-                _write_progress(self.progress, self.iterations, self.total, point.get("loss"))
-        if self.max_seconds and time.perf_counter() - self.start > self.max_seconds:
-            self.stopped = True
-            runner.train_loop.stop_training = True
-
-
-def _write_progress(path: Path, done: int, total: int, loss: float | None) -> None:
-    """Atomically publish training progress for the driver's progress bar."""
-    import json
-    import os
-
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"iter": done, "total": total, "loss": loss}))
-    os.replace(tmp, path)
-
-
-class _StageSwitch(_hook_base()):  # type: ignore[misc]
-    """Applies a stock config's late-training switch at an iteration (see ``stage_switch``)."""
-
-    def __init__(
-        self,
-        iter: int,
-        pipeline: list[dict[str, Any]] | None = None,
-        skip_types: list[str] | None = None,
-        use_l1: bool = False,
-    ) -> None:
-        self.at, self.pipeline, self.skip_types, self.use_l1 = iter, pipeline, skip_types, use_l1
-        self.done = False
-
-    def before_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None) -> None:
-        if self.done or runner.iter < self.at:
-            return
-        from mmcv.transforms import Compose
-        from mmengine.runner.loops import _InfiniteDataloaderIterator
-
-        loader = runner.train_dataloader
-        if self.pipeline is not None:
-            loader.dataset.pipeline = Compose(self.pipeline)
-        if self.skip_types is not None:
-            loader.dataset.update_skip_type_keys(self.skip_types)
-        if self.use_l1:
-            model = runner.model.module if hasattr(runner.model, "module") else runner.model
-            model.bbox_head.use_l1 = True
-        if loader.num_workers > 0:  # workers hold a copy of the old pipeline: restart them
-            loader._iterator = None
-            runner.train_loop.dataloader_iterator = _InfiniteDataloaderIterator(loader)
-        runner.logger.info(f"benchsel: late-training stage switch at iteration {runner.iter}")
-        self.done = True

@@ -11,21 +11,23 @@ from typing import Any
 from benchsel.data import Dataset, load_data
 from benchsel.data.coco import read_coco
 from benchsel.data.coco_panoptic import read_coco_panoptic
+from benchsel.data.labelling import label_units_per_image
 from benchsel.data.masks import read_mask_folder
 from benchsel.data.openmmlab import write_split
 from benchsel.data.sample import generate_sample
 from benchsel.data.stats import dataset_stats
 from benchsel.data.types import Issues
 from benchsel.errors import DataError
+from benchsel.pipeline.layout import RunLayout
 from benchsel.suite import Suite
+from benchsel.tasks import task_info
 
 DEFAULT_VAL_FRACTION = 0.2
-TASK_NEEDS = {
-    "detection": ("coco", "voc", "coco_panoptic"),
-    "instance": ("coco", "coco_panoptic"),
-    "semantic": ("mask_folder", "coco_panoptic"),
-    "panoptic": ("coco_panoptic",),
-}
+
+
+def fraction_key(fraction: float) -> str:
+    """How a data fraction names its training split and image count (``0.25``, ``1``)."""
+    return f"{fraction:g}"
 
 
 @dataclass
@@ -44,6 +46,7 @@ class PreparedData:
     train_image_counts: dict[str, int] = field(default_factory=dict)  # fraction -> images
     stats: dict[str, Any] = field(default_factory=dict)
     units_per_image: dict[str, float] = field(default_factory=dict)  # task -> label units/image
+    cache: str = ""  # checkpoint cache folder of the run
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=1))
@@ -55,12 +58,26 @@ class PreparedData:
     def split_cfg(self, task: str, split: str) -> dict[str, Any]:
         return self.splits[f"{task}/{split}"]
 
+    def train_split_cfg(self, task: str, fraction: float) -> dict[str, Any]:
+        """The OpenMMLab dataset config of ``task``'s training split at ``fraction``."""
+        return self.split_cfg(task, f"train@{fraction_key(fraction)}")
+
+    def train_images_at(self, fraction: float) -> int:
+        """Training images in the nested subset of ``fraction``."""
+        return self.train_image_counts[fraction_key(fraction)]
+
+    @property
+    def cache_dir(self) -> Path:
+        """Where checkpoints fetched from URLs are kept for this run."""
+        return Path(self.cache)
+
     def val_dataset(self, task: str) -> Dataset:
         """The canonical val split of ``task``, read back from the written files."""
         cfg = self.split_cfg(task, "val")
         issues = Issues()
         ds: Dataset | None
-        if task in ("detection", "instance"):
+        info = task_info(task)
+        if info.things_only:
             ds = read_coco(Path(cfg["ann_file"]), None, issues, check_images=False)
         elif task == "panoptic":
             prefix = cfg["data_prefix"]
@@ -85,10 +102,10 @@ class PreparedData:
             )
         if ds is None or issues.errors:
             raise DataError(f"prepared {task} val split is unreadable: {issues.errors[:3]}")
-        if task == "semantic" or task == "panoptic":
+        if not info.things_only:
             ds.classes = list(self.classes)
             ds.num_things = self.num_things
-        ds.category_ids = self.category_ids if task != "semantic" else None
+        ds.category_ids = self.category_ids if "bbox" in info.evaluations else None
         return ds
 
 
@@ -115,11 +132,11 @@ def _format_errors(issues: Issues, limit: int = 10) -> str:
     return "\n".join(lines)
 
 
-def load_suite_data(suite: Suite) -> tuple[Dataset, Dataset, str]:
+def load_suite_data(suite: Suite, layout: RunLayout) -> tuple[Dataset, Dataset, str]:
     """(train, val, format) for a suite; a data set with errors stops the run before any trial."""
     spec = suite.dataset
     if spec.sample is not None:
-        root = suite.output / "sample-data"
+        root = layout.sample_dir
         generate_sample(root, spec.sample.images, spec.sample.size, spec.sample.seed)
         path, fmt = root, "coco_panoptic"
     else:
@@ -151,14 +168,16 @@ def load_suite_data(suite: Suite) -> tuple[Dataset, Dataset, str]:
     return train, val, loaded.format
 
 
-def prepare(suite: Suite, tasks: Iterable[str], work: Path) -> PreparedData:
+def prepare(suite: Suite, tasks: Iterable[str], layout: RunLayout) -> PreparedData:
     """Load and validate the suite's data and write what each task's trials need."""
     tasks = set(tasks)
-    train, val, fmt = load_suite_data(suite)
+    work = layout.data_dir
+    train, val, fmt = load_suite_data(suite, layout)
     for task in sorted(tasks):
-        if fmt not in TASK_NEEDS[task]:
+        formats = task_info(task).formats
+        if fmt not in formats:
             raise DataError(
-                f"task {task!r} needs {' or '.join(TASK_NEEDS[task])} data; "
+                f"task {task!r} needs {' or '.join(formats)} data; "
                 f"{suite.dataset.path or 'the sample'} is {fmt}"
             )
     seed = suite.dataset.split.seed if suite.dataset.split else 0
@@ -172,22 +191,20 @@ def prepare(suite: Suite, tasks: Iterable[str], work: Path) -> PreparedData:
         train_images=len(train.images),
         val_images=len(val.images),
         stats={"train": dataset_stats(train), "val": dataset_stats(val)},
+        cache=str(layout.cache_dir),
     )
     for fraction in suite.training.data_fractions:
         subset = train.fraction(fraction, seed) if fraction < 1 else train
-        prepared.train_image_counts[f"{fraction:g}"] = len(subset.images)
+        key = fraction_key(fraction)
+        prepared.train_image_counts[key] = len(subset.images)
         for task in sorted(tasks):
-            mm = write_split(subset, task, work, f"train_f{fraction:g}", for_training=True)
-            prepared.splits[f"{task}/train@{fraction:g}"] = mm.dataset_cfg
+            mm = write_split(subset, task, work, f"train_f{key}", for_training=True)
+            prepared.splits[f"{task}/train@{key}"] = mm.dataset_cfg
     if "semantic" in tasks:
         prepared.stats["train_pixel_share"] = pixel_share(train)
     for task in sorted(tasks):
         prepared.splits[f"{task}/val"] = write_split(val, task, work, "val", False).dataset_cfg
-        images = len(train.images) or 1
-        if task in ("detection", "instance"):
-            prepared.units_per_image[task] = sum(len(im.instances) for im in train.images) / images
-        else:
-            prepared.units_per_image[task] = 1.0
+        prepared.units_per_image[task] = label_units_per_image(train, task)
     work.mkdir(parents=True, exist_ok=True)
-    prepared.save(work / "prepared.json")
+    prepared.save(layout.prepared)
     return prepared

@@ -134,3 +134,17 @@ def _registry(scope: str) -> Any:
 
     register_seg(init_default_scope=False)
     return SEG_MODELS
+
+
+def stock_schedule_epochs(arch: Architecture) -> int:
+    """Epochs of the stock config's schedule (iteration schedules: epochs on COCO-sized data)."""
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(str(arch.config_path()))
+    loop = cfg.get("train_cfg") or {}
+    if loop.get("max_epochs"):
+        return int(loop["max_epochs"])
+    if loop.get("max_iters"):  # iteration schedules: epochs on COCO-sized data (118k images)
+        batch = int(cfg.train_dataloader.batch_size) * 8
+        return max(1, round(loop["max_iters"] * batch / 118_287))
+    return 12

@@ -1,0 +1,279 @@
+"""One trial, start to finish, in the current process.
+
+The steps, each a function below: build the model, fine-tune it, evaluate it, save its weights,
+rebuild it at the deployment size, count its FLOPs, time it, and price its labels. Any
+exception becomes a failed outcome with its traceback; the driver stores it as a failed row.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from benchsel.adapters import ClassSpec, LoadedModel, build_model
+from benchsel.catalog import Architecture, load_catalog
+from benchsel.data.labelling import price_of, priced
+from benchsel.data.types import Dataset
+from benchsel.measure.evaluate import evaluate
+from benchsel.pipeline.layout import TrialFiles
+from benchsel.pipeline.plan import TrialSpec
+from benchsel.pipeline.prepare import PreparedData
+from benchsel.tasks import task_info
+
+VAL_CURVE_POINTS = 4
+VAL_CURVE_IMAGES = 20
+
+
+@dataclass
+class TrialOutcome:
+    """What a trial produced; the driver turns it into a stored row."""
+
+    status: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    conditions: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+    curves: dict[str, Any] = field(default_factory=dict)
+    checkpoint_path: str | None = None
+    error: str | None = None
+    wall_s: float = 0.0
+
+    def to_json(self) -> str:
+        """JSON for the driver (NaN kept as a literal: metrics may be undefined)."""
+        return json.dumps(asdict(self), default=_json_default)
+
+    @classmethod
+    def from_json(cls, text: str) -> TrialOutcome:
+        return cls(**json.loads(text))
+
+
+def _json_default(value: Any) -> Any:
+    return value.tolist() if hasattr(value, "tolist") else str(value)
+
+
+def resolve_device(requested: str) -> str:
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("the suite asks for device 'cuda' but no CUDA device is available")
+    return requested
+
+
+def class_spec(prepared: PreparedData, task: str) -> ClassSpec:
+    """The classes a model of ``task`` predicts: things only, or things then stuff."""
+    if task_info(task).things_only:
+        return ClassSpec.things(prepared.classes[: prepared.num_things])
+    if task == "semantic":
+        return ClassSpec.semantic(prepared.classes)
+    return ClassSpec(tuple(prepared.classes), prepared.num_things)
+
+
+def run_trial(spec: TrialSpec, prepared: PreparedData, files: TrialFiles) -> TrialOutcome:
+    """Run one trial; any exception becomes a failed outcome with its traceback."""
+    start = time.perf_counter()
+    try:
+        files.dir.mkdir(parents=True, exist_ok=True)
+        outcome = _run(spec, prepared, files)
+    except Exception as exc:
+        outcome = TrialOutcome(
+            status="failed",
+            error=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-12)}",
+        )
+    outcome.wall_s = time.perf_counter() - start
+    return outcome
+
+
+def _run(spec: TrialSpec, prepared: PreparedData, files: TrialFiles) -> TrialOutcome:
+    import torch
+
+    from benchsel.measure.environment import environment
+
+    arch = load_catalog().get(spec.arch_id)
+    device = resolve_device(spec.measurement.device)
+    if spec.measurement.threads:
+        torch.set_num_threads(spec.measurement.threads)
+    torch.manual_seed(spec.seed)
+    model = build_model(
+        arch,
+        class_spec(prepared, spec.task),
+        variant=_variant(spec),
+        input_size=spec.input_size,
+        device=device,
+        checkpoint=spec.checkpoint,
+        cache_dir=prepared.cache_dir,
+    )
+    out = TrialOutcome(status="ok", environment=environment())
+    out.conditions = {"device": device, "input_size": list(spec.input_size)}
+    if model.load_report is not None:
+        out.conditions["checkpoint"] = {
+            "source": spec.checkpoint,
+            "load": model.load_report.summary(),
+        }
+    val = prepared.val_dataset(spec.task)
+    if _iterations(spec, prepared) > 0:
+        _fine_tune(spec, prepared, model, val, files, arch, out)
+    _evaluate(spec, model, val, out)
+    model.save_weights(str(files.weights))
+    out.checkpoint_path = str(files.weights)
+    deploy = _deployment_model(spec, prepared, model, arch)
+    _count_complexity(deploy, out)
+    _time_inference(spec, deploy, out)
+    out.metrics.update(label_cost_metrics(spec, prepared))
+    return out
+
+
+def _variant(spec: TrialSpec) -> str | None:
+    return None if spec.variant == "default" else spec.variant
+
+
+def _iterations(spec: TrialSpec, prepared: PreparedData) -> int:
+    training = spec.training
+    if training.epochs:
+        images = prepared.train_images_at(spec.data_fraction)
+        return training.epochs * max(1, math.ceil(images / training.batch_size))
+    return int(training.iterations or 0)
+
+
+def _fine_tune(
+    spec: TrialSpec,
+    prepared: PreparedData,
+    model: LoadedModel,
+    val: Dataset,
+    files: TrialFiles,
+    arch: Architecture,
+    out: TrialOutcome,
+) -> None:
+    """Train through mmengine's Runner; record the curves, training cost and conditions."""
+    from benchsel.adapters.hooks import ValCurve
+    from benchsel.adapters.training import class_weights_from_pixels, train
+
+    iterations = _iterations(spec, prepared)
+    class_weight = None
+    if spec.loss == "weighted_ce":
+        share = prepared.stats["train_pixel_share"]
+        class_weight = class_weights_from_pixels(share, prepared.classes)
+    metric = task_info(spec.task).primary_metric
+
+    def score() -> float:
+        return evaluate(model, spec.task, val, limit=VAL_CURVE_IMAGES).get(metric, math.nan)
+
+    val_curve = ValCurve(model.model, max(1, iterations // VAL_CURVE_POINTS), metric, score)
+    result = train(
+        model,
+        prepared.train_split_cfg(spec.task, spec.data_fraction),
+        files.train_dir,
+        iterations=iterations,
+        batch_size=spec.training.batch_size,
+        seed=spec.seed,
+        lr_rule=spec.training.lr_scale,
+        augmentation=spec.training.augmentation,
+        loss=spec.loss,
+        class_weight=class_weight,
+        amp=spec.training.amp,
+        max_minutes=spec.training.max_minutes,
+        hooks=[val_curve],
+        progress=files.progress,
+    )
+    out.curves["train_loss"] = result.loss_curve
+    out.curves["val"] = val_curve.curve
+    out.metrics.update(training_cost_metrics(spec, prepared, result, arch))
+    out.conditions["training"] = result.conditions(model.device)
+
+
+def _evaluate(spec: TrialSpec, model: LoadedModel, val: Dataset, out: TrialOutcome) -> None:
+    model.model.eval()
+    out.metrics.update(evaluate(model, spec.task, val))
+    primary = task_info(spec.task).primary_metric
+    out.metrics["accuracy"] = out.metrics.get(primary, math.nan)
+    out.conditions["accuracy"] = {
+        "metric": primary,
+        "val_images": len(val.images),
+        "evaluator": "benchsel (faster-coco-eval / panopticapi algorithm / confusion matrix)",
+    }
+
+
+def _deployment_model(
+    spec: TrialSpec, prepared: PreparedData, model: LoadedModel, arch: Architecture
+) -> LoadedModel:
+    """The trained model at the deployment size (the same model when the sizes agree)."""
+    if tuple(spec.deploy_size) == tuple(spec.input_size):
+        return model
+    deploy = build_model(
+        arch,
+        class_spec(prepared, spec.task),
+        variant=_variant(spec),
+        input_size=spec.deploy_size,
+        device=model.device,
+    )
+    deploy.model.load_state_dict(model.model.state_dict())
+    return deploy
+
+
+def _count_complexity(model: LoadedModel, out: TrialOutcome) -> None:
+    from benchsel.measure.complexity import count_complexity
+
+    complexity = count_complexity(model)
+    out.metrics["params_m"] = complexity.params_m
+    out.metrics["gflops"] = complexity.gflops
+    out.metrics["gflops_x2"] = complexity.gflops_x2
+    out.conditions["complexity"] = complexity.to_dict()
+
+
+def _time_inference(spec: TrialSpec, model: LoadedModel, out: TrialOutcome) -> None:
+    from benchsel.measure.latency import SpeedSettings, measure_speed, speed_metrics
+
+    m = spec.measurement
+    settings = SpeedSettings(
+        batch_sizes=m.batch_sizes,
+        precisions=m.precision,
+        warmup_iters=m.warmup_iters,
+        min_iters=m.min_iters,
+        min_seconds=m.min_seconds,
+        threads=m.threads,
+    )
+    speed = measure_speed(model, settings)
+    out.metrics.update(speed_metrics(speed))
+    out.conditions["speed"] = [
+        r.conditions | {"batch": r.batch, "precision": r.precision} for r in speed
+    ]
+
+
+def training_cost_metrics(
+    spec: TrialSpec, prepared: PreparedData, result: Any, arch: Architecture
+) -> dict[str, float]:
+    """Measured throughput, and the projected cost of a full schedule on all the data."""
+    from benchsel.adapters.config import stock_schedule_epochs
+
+    epochs = spec.cost.full_schedule_epochs or stock_schedule_epochs(arch)
+    images = prepared.train_images
+    hours = epochs * images / result.images_per_s / 3600 if result.images_per_s else math.nan
+    return {
+        "train_wall_s": result.wall_s,
+        "train_iters": float(result.iterations),
+        "train_images_per_s": result.images_per_s,
+        "train_peak_mem_mb": result.peak_mem_mb,
+        "train_full_schedule_epochs": float(epochs),
+        "train_full_schedule_hours": hours,
+        "train_full_schedule_usd": hours * spec.cost.gpu_hour_usd,
+    }
+
+
+def label_cost_metrics(spec: TrialSpec, prepared: PreparedData) -> dict[str, float]:
+    """Labelling cost of the training images this trial used, and of the whole train split."""
+    price = price_of(spec.labelling, spec.task)
+    per_image = prepared.units_per_image[spec.task]
+    used = prepared.train_images_at(spec.data_fraction)
+    now = priced(price, per_image * used, digits=None)
+    return {
+        "labelled_images": float(used),
+        "label_units": per_image * used,
+        "label_cost_usd": now["typical"],
+        "label_cost_low_usd": now["low"],
+        "label_cost_high_usd": now["high"],
+        "label_cost_full_usd": priced(price, per_image * prepared.train_images, None)["typical"],
+    }

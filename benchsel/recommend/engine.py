@@ -1,0 +1,237 @@
+"""The decision: filter the options on the hard constraints, rank the rest, pick one.
+
+A pure function of stored results, the catalog and the user's constraints. The words that
+explain each decision come from :mod:`benchsel.recommend.explain`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from benchsel.catalog import load_catalog
+from benchsel.recommend import explain
+from benchsel.recommend.options import Option, measured_options, prior_options
+from benchsel.recommend.prior import latency_limit_ms, prior_choice
+from benchsel.store import TrialRecord
+from benchsel.suite import Constraints, LabellingPrices
+from benchsel.tasks import task_info
+
+TIE_TOLERANCE = 0.005  # accuracies this close rank as equal; the cheaper model wins
+
+
+@dataclass
+class Recommendation:
+    task: str
+    basis: str
+    recommended: Option | None
+    ranking: list[Option]
+    rejected: list[Option]
+    reasons: list[str]
+    notes: list[str]
+    constraints: Constraints
+
+    def to_dict(self) -> dict[str, Any]:
+        rec = self.recommended
+        return {
+            "task": self.task,
+            "basis": self.basis,
+            "recommended": None
+            if rec is None
+            else {
+                "id": rec.id,
+                "family": rec.family,
+                "variant": rec.variant,
+                "loss": rec.loss,
+                "accuracy": rec.to_dict()["accuracy"],
+                "metric": rec.accuracy_metric,
+            },
+            "reasons": self.reasons,
+            "notes": self.notes,
+            "ranking": [o.to_dict() for o in self.ranking],
+            "rejected": [
+                {"id": o.id, "name": o.name, "family": o.family, "reasons": o.reasons}
+                for o in self.rejected
+            ],
+            "pareto": [o.name for o in self.ranking + self.rejected if o.pareto],
+            "constraints": {"task": self.task, **self.constraints.model_dump()},
+        }
+
+
+def violations(o: Option, c: Constraints) -> list[str]:
+    """Why ``o`` fails the hard constraints (empty when it meets them all)."""
+    out = []
+    if c.min_fps and o.fps is not None and o.fps < c.min_fps:
+        out.append(explain.too_slow_fps(o.fps, c.min_fps))
+    if c.max_latency_ms and o.latency_ms is not None and o.latency_ms > c.max_latency_ms:
+        out.append(explain.too_slow_ms(o.latency_ms, c.max_latency_ms))
+    if c.max_gpu_mem_gb and o.on_gpu:
+        for what, mem in (("inference", o.infer_mem_gb), ("training", o.train_mem_gb)):
+            if mem is not None and mem > c.max_gpu_mem_gb:
+                out.append(explain.too_much_memory(what, mem, c.max_gpu_mem_gb))
+    if c.gpu_budget_hours and o.train_hours is not None and o.train_hours > c.gpu_budget_hours:
+        out.append(explain.too_many_hours(o.train_hours, c.gpu_budget_hours))
+    if c.gpu_budget_usd and o.train_usd is not None and o.train_usd > c.gpu_budget_usd:
+        out.append(explain.too_costly("full training costs", o.train_usd, c.gpu_budget_usd))
+    if (
+        c.label_budget_usd
+        and o.label_cost_usd is not None
+        and o.label_cost_usd > c.label_budget_usd
+    ):
+        out.append(explain.too_costly("its labels cost", o.label_cost_usd, c.label_budget_usd))
+    if c.target_accuracy and o.accuracy is not None and o.accuracy < c.target_accuracy:
+        out.append(explain.below_target(o.accuracy_metric, o.accuracy, c.target_accuracy))
+    if o.accuracy is None:
+        out.append(explain.NOT_MEASURED.format(metric=o.accuracy_metric or "accuracy"))
+    return out
+
+
+def unchecked(o: Option, c: Constraints) -> list[str]:
+    """Constraints that could not be checked for ``o`` (missing measurements)."""
+    out = []
+    if latency_limit_ms(c) and o.fps is None and o.latency_ms is None:
+        out.append("speed not measured")
+    if c.max_gpu_mem_gb and not o.on_gpu:
+        out.append("GPU memory not measured (measured on CPU)")
+    if (c.gpu_budget_hours or c.gpu_budget_usd) and o.train_hours is None:
+        out.append("training cost not measured")
+    return out
+
+
+def _rank_key(o: Option) -> tuple[float, float, float]:
+    return (-(o.accuracy or 0.0), o.gflops or math.inf, o.cost_usd)
+
+
+def rank(options: list[Option]) -> list[Option]:
+    """By accuracy; options within TIE_TOLERANCE of each other go cheapest (GFLOPs) first."""
+    ordered = sorted(options, key=_rank_key)
+    out: list[Option] = []
+    while ordered:
+        best = ordered[0].accuracy or 0.0
+        tied = [o for o in ordered if best - (o.accuracy or 0.0) <= TIE_TOLERANCE]
+        tied.sort(key=lambda o: (o.gflops or math.inf, o.cost_usd, -(o.accuracy or 0.0)))
+        out.extend(tied)
+        ordered = [o for o in ordered if o not in tied]
+    return out
+
+
+def mark_pareto(options: list[Option]) -> None:
+    """Pareto front: no other option is at least as accurate, as fast and as cheap, and better
+    in one of them."""
+
+    def dims(o: Option) -> tuple[float, float, float]:
+        return (
+            -(o.accuracy or 0.0),
+            o.latency_ms if o.latency_ms is not None else math.inf,
+            o.cost_usd,
+        )
+
+    for o in options:
+        a = dims(o)
+        o.pareto = not any(
+            all(x <= y for x, y in zip(dims(p), a, strict=True)) and dims(p) != a
+            for p in options
+            if p is not o
+        )
+
+
+def recommend(
+    trials: Sequence[TrialRecord] | None,
+    task: str,
+    constraints: Constraints | None = None,
+    prices: LabellingPrices | None = None,
+) -> Recommendation:
+    """Recommend an architecture for ``task`` from measured ``trials`` (or the prior)."""
+    c = constraints or Constraints()
+    prices = prices or LabellingPrices()
+    measured = measured_options(trials or [], task, c)
+    if not measured:
+        return _recommend_prior(task, c)
+    metric = task_info(task).primary_metric
+    notes: list[str] = []
+    for o in measured:
+        o.reasons = violations(o, c)
+        missing = unchecked(o, c)
+        if missing:
+            notes.append(explain.not_checked(o, missing))
+    mark_pareto(measured)
+    feasible = rank([o for o in measured if not o.reasons])
+    rejected = sorted(
+        (o for o in measured if o.reasons), key=lambda o: (len(o.reasons), _rank_key(o))
+    )
+    cross = [o for o in measured if o.measured_task != task]
+    if cross:
+        notes.append(explain.cross_task(cross, metric))
+    unmeasured = sorted(
+        {a.family for a in load_catalog().architectures if task in a.tasks}
+        - {o.family for o in measured}
+    )
+    if unmeasured:
+        notes.append(explain.unmeasured_families(unmeasured, task))
+    if not feasible:
+        reasons = [explain.nothing_qualifies(rejected)]
+        return Recommendation(task, "measured", None, [], rejected, reasons, notes, c)
+    native = [o for o in feasible if o.measured_task == task]
+    best = native[0] if native else feasible[0]
+    if best is not feasible[0]:  # start simple: a model of the task itself meets the need
+        feasible.remove(best)
+        feasible.insert(0, best)
+    reasons = [explain.winner(best)]
+    if len(feasible) > 1:
+        runner = feasible[1]
+        gap = (best.accuracy or 0) - (runner.accuracy or 0)
+        if runner.measured_task != task and gap < 0:
+            reasons.append(explain.richer_task_scores_higher(runner, task))
+        elif gap <= TIE_TOLERANCE:
+            reasons.append(explain.as_accurate_but_simpler(runner, best))
+        else:
+            reasons.append(explain.runner_up(runner, gap))
+    for o in feasible[1:]:
+        if o.measured_task != task and (o.accuracy or 0) >= (best.accuracy or 0):
+            o.reasons = [explain.start_simple(o, best)]
+        elif (best.accuracy or 0) - (o.accuracy or 0) > TIE_TOLERANCE:
+            o.reasons = [explain.less_accurate(o, best)]
+        else:
+            o.reasons = [explain.as_accurate_but_costlier(best)]
+    if best.pareto:
+        reasons.append(explain.ON_PARETO_FRONT)
+    if task == "detection" and not c.need_pixel_masks:
+        notes.append(explain.mask_note(c, prices, _objects_per_image(trials or [], best)))
+    if task != "detection" and c.need_pixel_masks is False:
+        notes.append(explain.boxes_are_enough(c, prices))
+    return Recommendation(task, "measured", best, feasible, rejected, reasons, notes, c)
+
+
+def _objects_per_image(trials: Sequence[TrialRecord], o: Option) -> float | None:
+    for t in trials:
+        if t.arch_id == o.id and t.status == "ok":
+            units, images = t.metrics.get("label_units"), t.metrics.get("labelled_images")
+            if units and images:
+                return float(units) / float(images)
+    return None
+
+
+def _recommend_prior(task: str, c: Constraints) -> Recommendation:
+    pick, why, alternatives = prior_choice(task, c)
+    options = prior_options(task)
+    by_id = {o.id: o for o in options}
+    for o in options:
+        o.reasons = [r for r in violations(o, c) if not r.startswith("no ")]
+    mark_pareto(options)
+    best = by_id[pick.id]
+    feasible = [best, *rank([o for o in options if not o.reasons and o is not best])]
+    rejected = [o for o in options if o.reasons and o is not best]
+    for o in feasible[1:]:
+        o.reasons = [explain.table_prefers(best)]
+    reasons = [explain.prior_reason(task, why[0])]
+    if alternatives:
+        reasons.append(explain.alternatives(alternatives))
+    return Recommendation(task, "prior", best, feasible, rejected, reasons, [explain.PRIOR], c)
+
+
+def recommend_for_suite(trials: Sequence[TrialRecord], suite: Any) -> list[Recommendation]:
+    """One recommendation per task the stored trials cover, with the suite's constraints."""
+    tasks = sorted({t.task for t in trials})
+    return [recommend(trials, task, suite.constraints, suite.labelling) for task in tasks]
