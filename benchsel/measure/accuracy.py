@@ -5,6 +5,9 @@ canonical predictions against canonical ground truth. COCO AP is computed by
 faster-coco-eval's COCOeval (the tests hold it to pycocotools' numbers to 1e-9); PQ follows
 panopticapi's ``pq_compute`` and semantic metrics accumulate a confusion matrix.
 Values are fractions in [0, 1], as pycocotools gives them.
+
+After ``evaluate()`` each evaluator's ``state`` holds what it measured per image (see
+:mod:`benchsel.measure.uncertainty`): enough to re-score any resampling of the images.
 """
 
 from __future__ import annotations
@@ -12,12 +15,15 @@ from __future__ import annotations
 import contextlib
 import io
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from benchsel.data.types import Dataset, ImageRecord
 from benchsel.predictions import Detections, PanopticPrediction, SemanticMap
+
+if TYPE_CHECKING:
+    from benchsel.measure.uncertainty import CocoEvalState, PanopticEvalState, SemanticEvalState
 
 COCO_STAT_NAMES = (
     "AP",
@@ -112,9 +118,16 @@ def coco_evaluate(
 
     As pycocotools, a statistic with nothing to measure (e.g. APs without small objects) is -1.
     """
+    return _coco_stats(_run_cocoeval(gt, results, iou_type), gt, iou_type)
+
+
+def _run_cocoeval(gt: dict[str, Any], results: list[dict[str, Any]], iou_type: IouType) -> Any:
+    """faster-coco-eval's COCOeval after evaluate / accumulate / summarize.
+
+    ``separate_eval`` keeps the per-image results (``_evalImgs_cpp``) for the evaluation state.
+    """
     from faster_coco_eval import COCO, COCOeval_faster
 
-    prefix = f"{iou_type}_"
     with contextlib.redirect_stdout(io.StringIO()):
         coco_gt = COCO()
         coco_gt.dataset = gt
@@ -129,10 +142,15 @@ def coco_evaluate(
                 "annotations": [],
             }
             coco_dt.createIndex()
-        ev = COCOeval_faster(coco_gt, coco_dt, iou_type)
+        ev = COCOeval_faster(coco_gt, coco_dt, iou_type, separate_eval=True)
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
+    return ev
+
+
+def _coco_stats(ev: Any, gt: dict[str, Any], iou_type: IouType) -> dict[str, float]:
+    prefix = f"{iou_type}_"
     stats = {prefix + n: float(v) for n, v in zip(COCO_STAT_NAMES, ev.stats[:12], strict=True)}
     precision = np.asarray(ev.eval["precision"])  # [T, R, K, A, M]
     names = {c["id"]: c["name"] for c in gt["categories"]}
@@ -143,8 +161,70 @@ def coco_evaluate(
     return stats
 
 
+def _coco_eval_state(ev: Any, gt: dict[str, Any], iou_type: IouType) -> CocoEvalState:
+    """The per-image results of an evaluated COCOeval (area 'all', most detections) as a state.
+
+    Images are in ``gt['images']`` order. Each category's detections are stored in the order
+    COCOeval accumulates them (stable sort by descending score over images in id order), and
+    only categories with non-ignored ground truth are kept: the others never count in AP.
+    """
+    from benchsel.measure.uncertainty import CocoEvalState
+
+    p = ev.params
+    img_ids = [int(i) for i in p.imgIds]
+    n_img, n_area, n_thr = len(img_ids), len(p.areaRng), len(p.iouThrs)
+    area = list(p.areaRngLbl).index("all")
+    image_ids = [int(im["id"]) for im in gt["images"]]
+    column = {img: k for k, img in enumerate(image_ids)}
+    evals = ev._evalImgs_cpp  # [category][area range][image], flattened
+    cat_ids, num_gt, starts = [], [], [0]
+    det_image, det_score, det_match, det_ignore = [], [], [], []
+    for c, cat_id in enumerate(p.catIds):
+        gt_count = np.zeros(len(image_ids), dtype=np.int64)
+        images: list[int] = []
+        scores: list[float] = []
+        matches, ignores = [], []
+        for i, img in enumerate(img_ids):
+            dt_match, _, dt_score, gt_ignore, dt_ignore, _ = evals[
+                (c * n_area + area) * n_img + i
+            ].__getstate__()
+            gt_count[column[img]] = len(gt_ignore) - sum(gt_ignore)
+            if dt_score:
+                n_det = len(dt_score)
+                images += [column[img]] * n_det
+                scores += dt_score
+                matches.append(np.asarray(dt_match).reshape(n_thr, n_det) > 0)
+                ignores.append(np.asarray(dt_ignore, dtype=bool).reshape(n_thr, n_det))
+        if not gt_count.any():
+            continue
+        order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+        cat_ids.append(int(cat_id))
+        num_gt.append(gt_count)
+        starts.append(starts[-1] + len(order))
+        det_image.append(np.asarray(images, dtype=np.int64)[order])
+        det_score.append(np.asarray(scores, dtype=np.float32)[order])
+        empty = np.zeros((n_thr, 0), dtype=bool)
+        det_match.append(np.concatenate([empty, *matches], axis=1)[:, order])
+        det_ignore.append(np.concatenate([empty, *ignores], axis=1)[:, order])
+    return CocoEvalState(
+        iou_type=iou_type,
+        image_ids=np.asarray(image_ids, dtype=np.int64),
+        cat_ids=np.asarray(cat_ids, dtype=np.int64),
+        iou_thresholds=np.asarray(p.iouThrs, dtype=np.float64),
+        num_gt=np.asarray(num_gt, dtype=np.int64).reshape(len(cat_ids), len(image_ids)),
+        det_start=np.asarray(starts, dtype=np.int64),
+        det_image=np.concatenate([np.zeros(0, np.int64), *det_image]),
+        det_score=np.concatenate([np.zeros(0, np.float32), *det_score]),
+        det_match=np.concatenate([np.zeros((n_thr, 0), bool), *det_match], axis=1),
+        det_ignore=np.concatenate([np.zeros((n_thr, 0), bool), *det_ignore], axis=1),
+    )
+
+
 class CocoEvaluator:
-    """Box or mask AP over a data set, from canonical detections."""
+    """Box or mask AP over a data set, from canonical detections.
+
+    ``evaluate()`` also sets ``state``: the per-image results, images in data set order.
+    """
 
     def __init__(self, dataset: Dataset, iou_type: IouType = "bbox") -> None:
         self.dataset, self.iou_type = dataset, iou_type
@@ -153,14 +233,16 @@ class CocoEvaluator:
 
     def reset(self) -> None:
         self.results: list[dict[str, Any]] = []
+        self.state: CocoEvalState | None = None
 
     def process(self, image_id: int, det: Detections) -> None:
         self.results.extend(detections_to_results(image_id, det, self.cat_ids, self.iou_type))
 
     def evaluate(self) -> dict[str, float]:
-        return coco_evaluate(
-            coco_ground_truth(self.dataset, self.iou_type), self.results, self.iou_type
-        )
+        gt = coco_ground_truth(self.dataset, self.iou_type)
+        ev = _run_cocoeval(gt, self.results, self.iou_type)
+        self.state = _coco_eval_state(ev, gt, self.iou_type)
+        return _coco_stats(ev, gt, self.iou_type)
 
 
 # Semantic segmentation: a streaming confusion matrix.
@@ -170,7 +252,7 @@ class SemanticEvaluator:
     """mIoU / mAcc / aAcc / mDice and per-class IoU from an accumulated confusion matrix.
 
     Classes absent from both ground truth and prediction get NaN and are left out of the means
-    (mmseg's convention).
+    (mmseg's convention). ``evaluate()`` also sets ``state``: each image's confusion counts.
     """
 
     def __init__(self, class_names: list[str], ignore_index: int = 255) -> None:
@@ -181,8 +263,16 @@ class SemanticEvaluator:
         n = len(self.class_names)
         self.confusion = np.zeros((n, n), dtype=np.int64)  # rows: ground truth, cols: prediction
         self.missed = np.zeros(n, dtype=np.int64)  # GT pixels predicted as void / out of range
+        self.state: SemanticEvalState | None = None
+        self._image_ids: list[int] = []
+        self._cells: list[np.ndarray] = []  # per image: nonzero confusion cells (gt * n + pred)
+        self._counts: list[np.ndarray] = []  # and their pixel counts
+        self._missed: list[np.ndarray] = []
 
-    def process(self, gt: np.ndarray, pred: SemanticMap | np.ndarray) -> None:
+    def process(
+        self, gt: np.ndarray, pred: SemanticMap | np.ndarray, image_id: int | None = None
+    ) -> None:
+        """One image; ``image_id`` names it in ``state`` (default: its position, from 0)."""
         labels = pred.labels if isinstance(pred, SemanticMap) else pred
         if gt.shape != labels.shape:
             raise ValueError(f"prediction {labels.shape} and ground truth {gt.shape} differ")
@@ -191,10 +281,30 @@ class SemanticEvaluator:
         g = gt[keep].astype(np.int64)
         p = labels[keep].astype(np.int64)
         valid = (p >= 0) & (p < n)
-        self.confusion += np.bincount(g[valid] * n + p[valid], minlength=n * n).reshape(n, n)
-        self.missed += np.bincount(g[~valid], minlength=n)
+        cells = np.bincount(g[valid] * n + p[valid], minlength=n * n)
+        missed = np.bincount(g[~valid], minlength=n)
+        self.confusion += cells.reshape(n, n)
+        self.missed += missed
+        used = np.flatnonzero(cells)
+        self._image_ids.append(len(self._image_ids) if image_id is None else int(image_id))
+        self._cells.append(used)
+        self._counts.append(cells[used])
+        self._missed.append(missed)
 
     def evaluate(self) -> dict[str, float]:
+        from benchsel.measure.uncertainty import SemanticEvalState
+
+        n = len(self.class_names)
+        self.state = SemanticEvalState(
+            class_names=tuple(self.class_names),
+            image_ids=np.asarray(self._image_ids, dtype=np.int64),
+            entry_image=np.repeat(
+                np.arange(len(self._cells), dtype=np.int64), [len(c) for c in self._cells]
+            ),
+            entry_cell=np.concatenate([np.zeros(0, np.int64), *self._cells]),
+            entry_count=np.concatenate([np.zeros(0, np.int64), *self._counts]),
+            missed=np.asarray(self._missed, dtype=np.int64).reshape(len(self._missed), n),
+        )
         return semantic_metrics(self.confusion, self.class_names, self.missed)
 
 
@@ -245,22 +355,36 @@ class _PQStat:
 
 @dataclass
 class PanopticEvaluator:
-    """PQ / SQ / RQ overall, for things and stuff, and per class (panopticapi's algorithm)."""
+    """PQ / SQ / RQ overall, for things and stuff, and per class (panopticapi's algorithm).
+
+    ``evaluate()`` also sets ``state``: each image's per-class matches and IoU sums.
+    """
 
     class_names: list[str]
     num_things: int
     stats: dict[int, _PQStat] = field(default_factory=dict)
+    state: PanopticEvalState | None = field(default=None, init=False, repr=False, compare=False)
+    _images: list[tuple[int, dict[int, _PQStat]]] = field(  # (image id, its stats) per image
+        default_factory=list, init=False, repr=False, compare=False
+    )
 
     def reset(self) -> None:
         self.stats = {}
+        self.state = None
+        self._images = []
 
     def process(
         self,
         gt_ids: np.ndarray,
         gt_segments: list[tuple[int, int, bool]],
         pred: PanopticPrediction,
+        image_id: int | None = None,
     ) -> None:
-        """One image: GT id map with (id, label, iscrowd) segments, and the prediction."""
+        """One image: GT id map with (id, label, iscrowd) segments, and the prediction.
+
+        ``image_id`` names the image in ``state`` (default: its position, from 0).
+        """
+        stats: dict[int, _PQStat] = {}  # this image's
         pred_ids = pred.segment_map.astype(np.int64)
         if pred_ids.shape != gt_ids.shape:
             raise ValueError(f"prediction {pred_ids.shape} and ground truth {gt_ids.shape} differ")
@@ -286,7 +410,7 @@ class PanopticEvaluator:
             union = pred_area[p] + gt_area[g] - inter - overlap.get((VOID, p), 0)
             iou = inter / union
             if iou > 0.5:
-                st = self.stats.setdefault(g_label, _PQStat())
+                st = stats.setdefault(g_label, _PQStat())
                 st.tp += 1
                 st.iou += iou
                 gt_matched.add(g)
@@ -298,7 +422,7 @@ class PanopticEvaluator:
             if crowd:
                 crowd_of[label] = g
                 continue
-            self.stats.setdefault(label, _PQStat()).fn += 1
+            stats.setdefault(label, _PQStat()).fn += 1
         for p, label in pred_info.items():
             if p in pred_matched or p not in pred_area:
                 continue
@@ -307,29 +431,73 @@ class PanopticEvaluator:
                 inter += overlap.get((crowd_of[label], p), 0)
             if inter / pred_area[p] > 0.5:
                 continue
-            self.stats.setdefault(label, _PQStat()).fp += 1
+            stats.setdefault(label, _PQStat()).fp += 1
+        for label, st in stats.items():
+            total = self.stats.setdefault(label, _PQStat())
+            total.tp, total.fp, total.fn = total.tp + st.tp, total.fp + st.fp, total.fn + st.fn
+            total.iou += st.iou
+        self._images.append((len(self._images) if image_id is None else int(image_id), stats))
 
     def evaluate(self) -> dict[str, float]:
-        out: dict[str, float] = {}
-        per_class: dict[int, tuple[float, float, float]] = {}
+        from benchsel.measure.uncertainty import PanopticEvalState
+
+        n = len(self.class_names)
+        counts = np.zeros((3, n), dtype=np.int64)
+        iou = np.zeros(n)
         for label, st in self.stats.items():
-            denom = st.tp + 0.5 * st.fp + 0.5 * st.fn
-            if denom == 0:
-                continue
-            pq = st.iou / denom
-            sq = st.iou / st.tp if st.tp else 0.0
-            rq = st.tp / denom
-            per_class[label] = (pq, sq, rq)
-            out[f"PQ/{self.class_names[label]}"] = pq
-        for suffix, pick in (
-            ("", lambda lbl: True),
-            ("_th", lambda lbl: lbl < self.num_things),
-            ("_st", lambda lbl: lbl >= self.num_things),
-        ):
-            chosen = [v for lbl, v in per_class.items() if pick(lbl)]
-            for k, name in enumerate(("PQ", "SQ", "RQ")):
-                out[name + suffix] = float(np.mean([c[k] for c in chosen])) if chosen else 0.0
+            counts[:, label] = st.tp, st.fp, st.fn
+            iou[label] = st.iou
+        entries = [
+            (k, lbl, st) for k, (_, stats) in enumerate(self._images) for lbl, st in stats.items()
+        ]
+        self.state = PanopticEvalState(
+            class_names=tuple(self.class_names),
+            num_things=self.num_things,
+            image_ids=np.asarray([i for i, _ in self._images], dtype=np.int64),
+            entry_image=np.asarray([k for k, _, _ in entries], dtype=np.int64),
+            entry_label=np.asarray([lbl for _, lbl, _ in entries], dtype=np.int64),
+            entry_counts=np.asarray(
+                [(st.tp, st.fp, st.fn) for _, _, st in entries], dtype=np.int64
+            ).reshape(len(entries), 3),
+            entry_iou=np.asarray([st.iou for _, _, st in entries], dtype=np.float64),
+        )
+        quality = panoptic_quality(counts[0], counts[1], counts[2], iou, self.num_things)
+        out = {
+            f"PQ/{self.class_names[lbl]}": float(quality["PQ_per_class"][lbl])
+            for lbl in self.stats
+            if not np.isnan(quality["PQ_per_class"][lbl])
+        }
+        for suffix in ("", "_th", "_st"):
+            for name in ("PQ", "SQ", "RQ"):
+                out[name + suffix] = float(quality[name + suffix])
         return out
+
+
+def panoptic_quality(
+    tp: np.ndarray, fp: np.ndarray, fn: np.ndarray, iou_sum: np.ndarray, num_things: int
+) -> dict[str, np.ndarray]:
+    """PQ / SQ / RQ (overall, ``_th``, ``_st``) and per-class PQ (``PQ_per_class``) from counts.
+
+    Arrays are ``(..., classes)``: leading axes are batches (e.g. bootstrap resamples). A class
+    with no segment in ground truth or prediction has no PQ (NaN) and is left out of the means,
+    and a mean over no class is 0, as panopticapi.
+    """
+    tp, fp, fn, iou_sum = (np.asarray(a, dtype=np.float64) for a in (tp, fp, fn, iou_sum))
+    denom = tp + 0.5 * fp + 0.5 * fn
+    present = denom > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pq = np.where(present, iou_sum / denom, np.nan)
+        sq = np.where(present, np.where(tp > 0, iou_sum / tp, 0.0), np.nan)
+        rq = np.where(present, tp / denom, np.nan)
+    is_thing = np.arange(tp.shape[-1]) < num_things
+    out = {"PQ_per_class": pq}
+    for suffix, pick in (("", True), ("_th", is_thing), ("_st", ~is_thing)):
+        chosen = present & pick
+        n = chosen.sum(-1)
+        for name, values in (("PQ", pq), ("SQ", sq), ("RQ", rq)):
+            total = np.where(chosen, values, 0.0).sum(-1)
+            out[name + suffix] = np.where(n > 0, total / np.maximum(n, 1), 0.0)
+    return out
 
 
 def panoptic_to_semantic(pred: PanopticPrediction, void_label: int = 255) -> SemanticMap:

@@ -142,13 +142,14 @@ def recommend(
     task: str,
     constraints: Constraints | None = None,
     prices: LabellingPrices | None = None,
+    gpu_hour_usd: float = 2.5,
 ) -> Recommendation:
     """Recommend an architecture for ``task`` from measured ``trials`` (or the prior)."""
     c = constraints or Constraints()
     prices = prices or LabellingPrices()
     measured = measured_options(trials or [], task, c)
     if not measured:
-        return _recommend_prior(task, c)
+        return _recommend_prior(task, c, gpu_hour_usd)
     metric = task_info(task).primary_metric
     notes: list[str] = []
     for o in measured:
@@ -213,25 +214,29 @@ def _objects_per_image(trials: Sequence[TrialRecord], o: Option) -> float | None
     return None
 
 
-def _recommend_prior(task: str, c: Constraints) -> Recommendation:
-    pick, why, alternatives = prior_choice(task, c)
+def _recommend_prior(task: str, c: Constraints, gpu_hour_usd: float) -> Recommendation:
+    choice = prior_choice(task, c, gpu_hour_usd)
     options = prior_options(task)
-    by_id = {o.id: o for o in options}
     for o in options:
-        o.reasons = [r for r in violations(o, c) if not r.startswith("no ")]
+        o.reasons = list(choice.unmet.get(o.id, []))
     mark_pareto(options)
-    best = by_id[pick.id]
-    feasible = [best, *rank([o for o in options if not o.reasons and o is not best])]
-    rejected = [o for o in options if o.reasons and o is not best]
-    for o in feasible[1:]:
-        o.reasons = [explain.table_prefers(best)]
-    reasons = [explain.prior_reason(task, why[0])]
-    if alternatives:
-        reasons.append(explain.alternatives(alternatives))
+    best = next((o for o in options if choice.pick and o.id == choice.pick.id), None)
+    rejected = sorted((o for o in options if o.reasons), key=_rank_key)
+    feasible = rank([o for o in options if not o.reasons and o is not best])
+    if best is not None:
+        feasible.insert(0, best)
+        for o in feasible[1:]:
+            o.reasons = [explain.table_prefers(best)]
+    reasons = [explain.prior_reason(task, r) for r in choice.reasons[:1]] + choice.reasons[1:]
+    if choice.alternatives:
+        reasons.append(explain.alternatives(choice.alternatives))
     return Recommendation(task, "prior", best, feasible, rejected, reasons, [explain.PRIOR], c)
 
 
 def recommend_for_suite(trials: Sequence[TrialRecord], suite: Any) -> list[Recommendation]:
     """One recommendation per task the stored trials cover, with the suite's constraints."""
     tasks = sorted({t.task for t in trials})
-    return [recommend(trials, task, suite.constraints, suite.labelling) for task in tasks]
+    return [
+        recommend(trials, task, suite.constraints, suite.labelling, suite.cost.gpu_hour_usd)
+        for task in tasks
+    ]

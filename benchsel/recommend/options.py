@@ -36,6 +36,7 @@ class Option:
     labelled_images: float | None = None
     gflops: float | None = None
     params_m: float | None = None
+    speed_basis: str = ""  # where fps / latency come from: device measured, or published setup
     seeds: int = 1
     measured_task: str = ""  # the task it was trained for (differs for cross-task options)
     pareto: bool = False
@@ -104,6 +105,7 @@ def measured_options(trials: Sequence[TrialRecord], task: str, c: Constraints) -
                 accuracy_metric=info.primary_metric,
                 fps=avg("fps"),
                 latency_ms=avg("latency_e2e_p50_ms"),
+                speed_basis=_measured_speed_basis(chosen[0]),
                 infer_mem_gb=infer_mb / 1024 if infer_mb is not None else None,
                 train_mem_gb=train_mb / 1024 if train_mb is not None else None,
                 on_gpu=str(chosen[0].conditions.get("device", "cpu")).startswith("cuda"),
@@ -117,6 +119,12 @@ def measured_options(trials: Sequence[TrialRecord], task: str, c: Constraints) -
             )
         )
     return options
+
+
+def _measured_speed_basis(t: TrialRecord) -> str:
+    speed = (t.conditions.get("speed") or [{}])[0]
+    device = speed.get("device") or t.conditions.get("device", "?")
+    return f"measured: {device}, batch 1, {speed.get('precision', 'fp32')}, end to end"
 
 
 def prior_options(task: str) -> list[Option]:
@@ -138,6 +146,7 @@ def prior_options(task: str) -> list[Option]:
                 accuracy_metric=f"{metric} (published, {ref.dataset})",
                 latency_ms=latency,
                 fps=1000 / latency if latency else None,
+                speed_basis=f"published: {ref.inference_conditions}" if latency else "unknown",
                 gflops=a.measured.gflops if a.measured else None,
                 params_m=a.measured.params_m if a.measured else None,
             )

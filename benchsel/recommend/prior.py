@@ -32,19 +32,27 @@ class Situation:
     medical: bool
 
     @classmethod
-    def of(cls, task: Task, c: Constraints) -> Situation:
+    def of(cls, task: Task, c: Constraints, gpu_hour_usd: float) -> Situation:
         limit = latency_limit_ms(c)
+        hours = budget_hours(c, gpu_hour_usd)
         return cls(
             task=task,
             realtime=limit is not None and limit <= 1000 / REALTIME_FPS + 1e-9,
             limited_gpu=bool(
                 (c.max_gpu_mem_gb and c.max_gpu_mem_gb <= LIMITED_GPU_MEM_GB)
-                or (c.gpu_budget_hours and c.gpu_budget_hours <= LIMITED_GPU_HOURS)
-                or c.gpu_budget_usd
+                or (hours is not None and hours <= LIMITED_GPU_HOURS)
             ),
             limited_data=c.labelled_images is not None and c.labelled_images <= LIMITED_DATA_IMAGES,
             medical=c.domain == "medical",
         )
+
+
+def budget_hours(c: Constraints, gpu_hour_usd: float) -> float | None:
+    """The training budget in GPU-hours: the hours given, or the dollars at ``gpu_hour_usd``."""
+    limits = [c.gpu_budget_hours] if c.gpu_budget_hours else []
+    if c.gpu_budget_usd and gpu_hour_usd > 0:
+        limits.append(c.gpu_budget_usd / gpu_hour_usd)
+    return min(limits) if limits else None
 
 
 def latency_limit_ms(c: Constraints) -> float | None:
@@ -157,14 +165,102 @@ def decision_table() -> list[Row]:
     ]
 
 
-def prior_choice(task: str, c: Constraints) -> tuple[Architecture, list[str], list[str]]:
-    """(architecture, reasons, alternatives to measure) from the decision table."""
-    situation = Situation.of(task_info(task).name, c)
-    row = next(r for r in decision_table() if r.applies(situation))
-    ranked = row.candidates(situation)
-    pick = ranked[0]
-    published = _published(pick, task_info(task).primary_metric)
-    reason = f"{row.requirement}: {row.recommendation}; here {pick.id}" + (
-        f" ({published})" if published else ""
-    )
-    return pick, [reason], [a.id for a in ranked[1:4]]
+@dataclass
+class PriorChoice:
+    """The prior's answer: a pick that meets every checkable constraint (or None), why, and
+    what else to measure; ``unmet`` says why each preferred candidate was passed over."""
+
+    pick: Architecture | None
+    reasons: list[str]
+    alternatives: list[str]
+    unmet: dict[str, list[str]]
+    unverified: dict[str, list[str]]
+
+
+def published_speed(a: Architecture) -> str:
+    """``14.3 ms (published: V100, PyTorch, batch 1, FP32, 320x320)`` or ``unknown``."""
+    ref = a.reference
+    if ref.inference_ms is None:
+        return "unknown (not published for this config)"
+    return f"{ref.inference_ms:g} ms ({ref.inference_conditions or 'published, device not stated'})"
+
+
+def published_violations(a: Architecture, task: str, c: Constraints) -> tuple[list[str], list[str]]:
+    """(broken, unverifiable) constraints of ``a`` judged on its published numbers."""
+    broken: list[str] = []
+    unknown: list[str] = []
+    ref = a.reference
+    metric = task_info(task).primary_metric
+    if c.target_accuracy:
+        value = ref.metrics.get(metric)
+        if value is None:
+            unknown.append(f"{metric} not published")
+        elif value / 100 < c.target_accuracy:
+            broken.append(
+                f"{metric} {value / 100:.3f} published on {ref.dataset} < target "
+                f"{c.target_accuracy:g}"
+            )
+    limit = latency_limit_ms(c)
+    if limit is not None:
+        if ref.inference_ms is None:
+            unknown.append("speed unknown (not published)")
+        elif ref.inference_ms > limit:
+            broken.append(
+                f"{1000 / ref.inference_ms:.1f} fps published ({ref.inference_conditions}) < "
+                f"{1000 / limit:g} fps required"
+            )
+    if c.max_gpu_mem_gb:
+        if ref.train_memory_gb is None:
+            unknown.append("training memory not published")
+        elif ref.train_memory_gb > c.max_gpu_mem_gb:
+            broken.append(
+                f"training needs {ref.train_memory_gb:g} GB per GPU at the published batch "
+                f"> {c.max_gpu_mem_gb:g} GB"
+            )
+    return broken, unknown
+
+
+def prior_choice(task: str, c: Constraints, gpu_hour_usd: float = 2.5) -> PriorChoice:
+    """The decision table's pick that meets every constraint its published numbers can check.
+
+    Candidates: the first applicable row's preferences in order, then every other catalog
+    entry for the task by published accuracy. A candidate whose published numbers break a
+    constraint is passed over; one whose numbers are unknown is kept and said to be unverified.
+    """
+    situation = Situation.of(task_info(task).name, c, gpu_hour_usd)
+    rows = [r for r in decision_table() if r.applies(situation)]
+    row = next(r for r in rows if [a for a in r.candidates(situation) if task in a.tasks])
+    preferred = [a for a in row.candidates(situation) if task in a.tasks]
+    others = [a for a in _by_published(task) if a not in preferred]
+    unmet: dict[str, list[str]] = {}
+    unverified: dict[str, list[str]] = {}
+    pick = None
+    for a in preferred + others:
+        broken, unknown = published_violations(a, task, c)
+        if broken:
+            unmet[a.id] = broken
+            continue
+        unverified[a.id] = unknown
+        pick = a
+        break
+    reasons = []
+    if pick is None:
+        reasons.append(
+            f"no {task} architecture in the catalog meets your constraints on its published "
+            "numbers (see the rejected list); relax a constraint or measure on your data"
+        )
+    else:
+        published = _published(pick, task_info(task).primary_metric)
+        why = f"{row.requirement}: {row.recommendation}; here {pick.id}" + (
+            f" ({published})" if published else ""
+        )
+        if pick not in preferred:
+            why += (
+                f". The table's preferred {', '.join(a.id for a in preferred[:3])} "
+                "break your constraints on their published numbers"
+            )
+        reasons.append(why)
+        if unverified[pick.id]:
+            reasons.append(f"Not verified for {pick.id}: {'; '.join(unverified[pick.id])}.")
+    rest = [a.id for a in preferred + others if a is not pick and a.id not in unmet]
+    return PriorChoice(pick, reasons, rest[:3], unmet, unverified)
