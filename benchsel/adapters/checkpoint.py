@@ -1,9 +1,9 @@
 """Checkpoints from a local path or a URL, loaded without arbitrary unpickling.
 
 ``torch.load(weights_only=True)`` refuses every pickled global not on an allow-list; the list
-here adds only what OpenMMLab checkpoints carry besides tensors (numpy arrays and scalars in
-``meta``, mmengine's ``HistoryBuffer`` in the message hub). A payload that tries to run code is
-refused before it runs.
+here adds only what OpenMMLab checkpoints carry besides tensors (numpy arrays, scalars and dtypes
+of any numpy element type in ``meta``, mmengine's ``HistoryBuffer`` in the message hub). A
+payload that tries to run code is refused before it runs.
 """
 
 from __future__ import annotations
@@ -66,6 +66,32 @@ def _download(url: str, cache: Path) -> Path:
     return target
 
 
+def numpy_dtype_classes() -> list[type]:
+    """Every dtype class of the installed numpy (``numpy.dtypes.UInt16DType``, ...).
+
+    A pickled dtype is rebuilt as an instance of its class, which the weights-only unpickler
+    checks against the allow-list. The classes only describe array element types; constructing
+    one runs no user code, so allowing all of them keeps the guarantee that a file cannot call
+    anything but allow-listed constructors.
+    """
+    import importlib
+
+    import numpy as np
+
+    classes: set[type] = set()
+    try:
+        dtypes = importlib.import_module("numpy.dtypes")  # numpy >= 1.25
+    except ImportError:
+        dtypes = None
+    for name in dir(dtypes) if dtypes is not None else ():
+        obj = getattr(dtypes, name)
+        if isinstance(obj, type) and issubclass(obj, np.dtype) and obj is not np.dtype:
+            classes.add(obj)
+    for code in np.typecodes["All"]:  # older numpy: the classes exist but are not exported
+        classes.add(type(np.dtype(code)))
+    return sorted(classes, key=lambda c: c.__name__)
+
+
 def _allowed_globals() -> list[Any]:
     import numpy as np
 
@@ -74,9 +100,7 @@ def _allowed_globals() -> list[Any]:
     for mod_name in ("numpy.core.multiarray", "numpy._core.multiarray"):
         allowed.append((core.multiarray._reconstruct, f"{mod_name}._reconstruct"))
         allowed.append((core.multiarray.scalar, f"{mod_name}.scalar"))
-    for kind in ("bool", "uint8", "int8", "int16", "int32", "int64", "float16", "float32"):
-        allowed.append(type(np.dtype(kind)))
-    allowed.append(type(np.dtype("float64")))
+    allowed += numpy_dtype_classes()
     from mmengine.logging.history_buffer import HistoryBuffer
 
     # mmengine's message hub pickles HistoryBuffer, whose bound statistics methods are written
