@@ -303,7 +303,10 @@ def recommend_cmd(
         Optional[float],  # noqa: UP045
         _option("Latency limit, batch 1, end to end.", min=0),
     ] = None,
-    max_gpu_mem_gb: Annotated[Optional[float], _option("GPU memory limit.", min=0)] = None,  # noqa: UP045
+    max_gpu_mem_gib: Annotated[
+        Optional[float],  # noqa: UP045
+        _option("GPU memory limit, GiB.", min=0),
+    ] = None,
     gpu_budget_hours: Annotated[
         Optional[float],  # noqa: UP045
         _option("GPU-hours for a full training run.", min=0),
@@ -311,6 +314,10 @@ def recommend_cmd(
     gpu_budget_usd: Annotated[
         Optional[float],  # noqa: UP045
         _option("Dollars for a full training run.", min=0),
+    ] = None,
+    gpu_hour_usd: Annotated[
+        Optional[float],  # noqa: UP045
+        _option("Price of a GPU-hour (default: the run's, else 2.5).", min=0),
     ] = None,
     label_budget_usd: Annotated[
         Optional[float],  # noqa: UP045
@@ -339,21 +346,23 @@ def recommend_cmd(
 
     from benchsel.recommend import recommend, render_text
     from benchsel.store import open_store
-    from benchsel.suite import Constraints, LabellingPrices, format_validation_error
+    from benchsel.suite import Constraints, CostSpec, LabellingPrices, format_validation_error
 
     trials = None
     prices = None
+    cost = CostSpec()
     if results_file is not None:
         with open_store(results_file, must_exist=True) as store:
             trials = store.trials()
             run = store.latest_run()
         if run is not None:
             prices = LabellingPrices.model_validate(run["suite"].get("labelling", {}))
+            cost = CostSpec.model_validate(run["suite"].get("cost", {}))
     try:
         constraints = Constraints(
             min_fps=min_fps or None,
             max_latency_ms=max_latency_ms or None,
-            max_gpu_mem_gb=max_gpu_mem_gb or None,
+            max_gpu_mem_gib=max_gpu_mem_gib or None,
             gpu_budget_hours=gpu_budget_hours or None,
             gpu_budget_usd=gpu_budget_usd or None,
             label_budget_usd=label_budget_usd or None,
@@ -364,7 +373,8 @@ def recommend_cmd(
         )
     except ValidationError as exc:
         raise BenchselError(format_validation_error(exc)) from None
-    rec = recommend(trials, task, constraints, prices)
+    hour_usd = gpu_hour_usd if gpu_hour_usd is not None else cost.gpu_hour_usd
+    rec = recommend(trials, task, constraints, prices, hour_usd)
     if as_json:
         _print_json(rec.to_dict())
     else:

@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -71,21 +72,39 @@ def m001_runs_trials_metrics(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX metrics_by_name ON metrics(name)")
 
 
+def m002_eval_states(conn: sqlite3.Connection) -> None:
+    """Per-image evaluation states (npz bytes) for bootstrap intervals and paired comparisons."""
+    conn.execute(
+        """CREATE TABLE eval_states (
+            trial_hash TEXT NOT NULL REFERENCES trials(hash) ON DELETE CASCADE,
+            evaluation TEXT NOT NULL,
+            data BLOB NOT NULL,
+            PRIMARY KEY (trial_hash, evaluation)
+        )"""
+    )
+
+
 # Applied in order; each is known by its function name, recorded in `_migrations` when applied
 # (simonw/llm's scheme). Append new ones; never rename or reorder applied ones.
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [m001_runs_trials_metrics]
+MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
+    m001_runs_trials_metrics,
+    m002_eval_states,
+]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def metric_unit(name: str) -> str:
-    """The unit of a metric, read from its name's suffix."""
+    """The unit of a metric, read from its name's suffix (after ``_b<batch>`` / ``_fp16``)."""
+    name = re.sub(r"(_b\d+|_fp16|_fp32)+$", "", name)
     if name.endswith("_per_s"):
         return name.split("_per_s")[0].rsplit("_", 1)[-1] + "/s"
     for suffix, unit in (
         ("_ms", "ms"),
-        ("_mb", "MiB"),
-        ("_gb", "GiB"),
+        ("_mib", "MiB"),
+        ("_gib", "GiB"),
         ("_usd", "USD"),
+        ("_cpu_hours", "CPU-hours"),
+        ("_gpu_hours", "GPU-hours"),
         ("_hours", "h"),
         ("_s", "s"),
         ("gflops", "GFLOPs"),
@@ -125,6 +144,7 @@ class TrialRecord:
     environment: dict[str, Any] = field(default_factory=dict)
     curves: dict[str, Any] = field(default_factory=dict)
     metrics: Mapping[str, float | None] = field(default_factory=dict)
+    eval_states: Mapping[str, bytes] = field(default_factory=dict)  # evaluation -> npz bytes
 
     @property
     def label(self) -> str:
@@ -134,6 +154,7 @@ class TrialRecord:
 
 # TrialRecord fields stored as JSON text in a ``<name>_json`` column; metrics have their table.
 _JSON_FIELDS = ("spec", "conditions", "environment", "curves")
+_OWN_TABLES = ("metrics", "eval_states")
 
 
 def _trial_row(record: TrialRecord) -> dict[str, Any]:
@@ -141,7 +162,7 @@ def _trial_row(record: TrialRecord) -> dict[str, Any]:
     row: dict[str, Any] = {}
     for f in fields(TrialRecord):
         value = getattr(record, f.name)
-        if f.name == "metrics":
+        if f.name in _OWN_TABLES:
             continue
         if f.name in _JSON_FIELDS:
             row[f"{f.name}_json"] = json.dumps(value, default=str)
@@ -150,11 +171,15 @@ def _trial_row(record: TrialRecord) -> dict[str, Any]:
     return row
 
 
-def _trial_from_row(row: dict[str, Any], metrics: Mapping[str, float | None]) -> TrialRecord:
+def _trial_from_row(
+    row: dict[str, Any], metrics: Mapping[str, float | None], states: Mapping[str, bytes]
+) -> TrialRecord:
     values: dict[str, Any] = {}
     for f in fields(TrialRecord):
         if f.name == "metrics":
             values["metrics"] = metrics
+        elif f.name == "eval_states":
+            values["eval_states"] = states
         elif f.name in _JSON_FIELDS:
             values[f.name] = json.loads(row[f"{f.name}_json"] or "{}")
         else:
@@ -327,6 +352,10 @@ class ResultsStore:
                     for name, value in sorted(record.metrics.items())
                 ],
             )
+            conn.executemany(
+                "INSERT INTO eval_states (trial_hash, evaluation, data) VALUES (?, ?, ?)",
+                [(record.hash, k, v) for k, v in sorted(record.eval_states.items())],
+            )
 
     # -- reading
 
@@ -345,8 +374,15 @@ class ResultsStore:
             "SELECT trial_hash, name, value FROM metrics"
         ):
             metrics.setdefault(trial_hash, {})[name] = value
+        states: dict[str, dict[str, bytes]] = {}
+        for trial_hash, name, data in self.conn.execute(
+            "SELECT trial_hash, evaluation, data FROM eval_states"
+        ):
+            states.setdefault(trial_hash, {})[name] = bytes(data)
         return [
-            _trial_from_row(dict(zip(cols, row, strict=True)), metrics.get(row[0], {}))
+            _trial_from_row(
+                dict(zip(cols, row, strict=True)), metrics.get(row[0], {}), states.get(row[0], {})
+            )
             for row in cur.fetchall()
         ]
 

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import (
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
@@ -149,7 +150,12 @@ class Constraints(_Strict):
 
     min_fps: float | None = Field(None, gt=0)
     max_latency_ms: float | None = Field(None, gt=0)
-    max_gpu_mem_gb: float | None = Field(None, gt=0)
+    max_gpu_mem_gib: float | None = Field(
+        None,
+        gt=0,
+        validation_alias=AliasChoices("max_gpu_mem_gib", "max_gpu_mem_gb"),
+        description="GPU memory limit in GiB (training and inference; max_gpu_mem_gb accepted).",
+    )
     gpu_budget_hours: float | None = Field(None, gt=0)
     gpu_budget_usd: float | None = Field(None, gt=0)
     label_budget_usd: float | None = Field(None, gt=0)

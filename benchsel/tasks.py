@@ -44,7 +44,7 @@ TASK_INFO: dict[Task, TaskInfo] = {
         ("coco", "voc", "coco_panoptic"),
         ("bbox",),
         things_only=True,
-        shared_by=(("instance", "bbox_AP"), ("panoptic", "bbox_AP")),
+        shared_by=(("instance", "bbox_AP"),),
     ),
     "instance": TaskInfo(
         "instance",
@@ -54,7 +54,6 @@ TASK_INFO: dict[Task, TaskInfo] = {
         ("coco", "coco_panoptic"),
         ("bbox", "segm"),
         things_only=True,
-        shared_by=(("panoptic", "segm_AP"),),
     ),
     "semantic": TaskInfo(
         "semantic",
@@ -72,7 +71,8 @@ TASK_INFO: dict[Task, TaskInfo] = {
         "panoptic",
         "image",
         ("coco_panoptic",),
-        ("bbox", "segm", "panoptic", "semantic"),
+        # No box/mask AP: panoptic segments carry no confidence, and AP needs a ranking.
+        ("panoptic", "semantic"),
         things_only=False,
     ),
 }

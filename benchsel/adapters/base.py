@@ -87,6 +87,16 @@ class LoadedModel(ABC):
     def forward_tensor(self, inputs: Any) -> Any:
         """The network's forward on a preprocessed batch, without post-processing."""
 
+    def forward_network(self, inputs: Any) -> Any:
+        """The network part of :meth:`postprocess`, for timing: what runs before the first
+        post-processing step (NMS, mask pasting). Defaults to :meth:`forward_tensor`."""
+        return self.forward_tensor(inputs)
+
+    @property
+    def forward_description(self) -> str:
+        """What :meth:`forward_network` runs, in words."""
+        return "network forward (mode='tensor'), no post-processing"
+
     @abstractmethod
     def postprocess(self, batch: Any) -> list[Prediction]:
         """Full test step on a preprocessed batch, converted to canonical predictions."""

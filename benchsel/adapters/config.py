@@ -7,6 +7,7 @@ for the user's classes, at the requested input size.
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 from benchsel.adapters.base import ClassSpec
@@ -136,15 +137,28 @@ def _registry(scope: str) -> Any:
     return SEG_MODELS
 
 
+# Training images of the data sets the stock schedules were written for.
+STOCK_TRAIN_IMAGES = {"coco": 118_287, "cityscapes": 2_975, "ade20k": 20_210}
+
+
 def stock_schedule_epochs(arch: Architecture) -> int:
-    """Epochs of the stock config's schedule (iteration schedules: epochs on COCO-sized data)."""
+    """Epochs of the stock schedule. Iteration schedules are converted with the config's
+    total batch (``4xb4`` -> 16) and the training-set size of the data set it was published on
+    (U-Net's 160k iterations at batch 16 on Cityscapes' 2,975 images: 861 epochs)."""
     from mmengine.config import Config
+
+    from benchsel.adapters.training import base_batch_size
 
     cfg = Config.fromfile(str(arch.config_path()))
     loop = cfg.get("train_cfg") or {}
     if loop.get("max_epochs"):
-        return int(loop["max_epochs"])
-    if loop.get("max_iters"):  # iteration schedules: epochs on COCO-sized data (118k images)
-        batch = int(cfg.train_dataloader.batch_size) * 8
-        return max(1, round(loop["max_iters"] * batch / 118_287))
+        repeat = cfg.train_dataloader.dataset.get("times", 1)  # RepeatDataset (SSD: 5)
+        return int(loop["max_epochs"]) * int(repeat)
+    if loop.get("max_iters"):
+        dataset = arch.reference.dataset.lower().replace(" ", "").replace("-", "")
+        images = next((n for k, n in STOCK_TRAIN_IMAGES.items() if k in dataset), None)
+        if images is None:
+            raise ValueError(f"{arch.id}: no training-set size known for {arch.reference.dataset}")
+        batch = base_batch_size(cfg, Path(arch.config).stem)
+        return max(1, round(int(loop["max_iters"]) * batch / images))
     return 12

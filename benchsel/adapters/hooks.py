@@ -99,15 +99,34 @@ class StageSwitch(_hook_base()):  # type: ignore[misc]
 class ValCurve(_hook_base()):  # type: ignore[misc]
     """Scores the model ``points`` times during training (not after the last iteration).
 
-    ``score`` runs in eval mode and returns the metric to record; the model goes back to
-    training mode afterwards.
+    ``score`` runs in eval mode (BN running statistics, the test pipeline, no batch
+    augmentation) and returns the metric to record; the model goes back to training mode
+    afterwards. A point scores the weights as they stand after that optimizer step: mid-schedule,
+    at a higher learning rate than the final weights and, with a stage switch, possibly before
+    it. Each point says so, since a short from-scratch run can score near 0 there and well
+    above 0 at the end. Keys of a point:
+
+    - ``iter`` and the metric: the optimizer steps done and the score.
+    - ``of_iters``, ``lr``: the run's length and the learning rate of that step.
+    - ``weights``: ``"training (iteration i of n)"``; the final score's weights are the last.
+    - ``stage``: ``"before stage switch at k"`` / ``"after stage switch at k"`` when the run
+      has a ``StageSwitch``.
+    - ``val_images``: how many val images were scored, when the caller says (``val_images``).
     """
 
     priority = "LOW"
 
-    def __init__(self, model: Any, every: int, metric: str, score: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        model: Any,
+        every: int,
+        metric: str,
+        score: Callable[[], float],
+        val_images: int | None = None,
+    ) -> None:
         self.model, self.every, self.metric, self.score = model, every, metric, score
-        self.curve: list[dict[str, float]] = []
+        self.val_images = val_images
+        self.curve: list[dict[str, float | str]] = []
 
     def after_train_iter(
         self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None
@@ -116,6 +135,57 @@ class ValCurve(_hook_base()):  # type: ignore[misc]
         if self.every and it % self.every == 0 and it < runner.max_iters:
             self.model.eval()
             try:
-                self.curve.append({"iter": float(it), self.metric: self.score()})
+                value = self.score()
             finally:
                 self.model.train()
+            self.curve.append({"iter": float(it), self.metric: value, **self._label(runner, it)})
+
+    def _label(self, runner: Any, it: int) -> dict[str, float | str]:
+        """What the point scored: which weights, at which learning rate and stage, how many
+        images."""
+        total = int(runner.max_iters)
+        label: dict[str, float | str] = {
+            "of_iters": float(total),
+            "weights": f"training (iteration {it} of {total})",
+        }
+        lr = _current_lr(runner)
+        if lr is not None:
+            label["lr"] = lr
+        switch = next((h for h in getattr(runner, "hooks", []) if isinstance(h, StageSwitch)), None)
+        if switch is not None:
+            label["stage"] = f"{'after' if switch.done else 'before'} stage switch at {switch.at}"
+        if self.val_images is not None:
+            label["val_images"] = float(self.val_images)
+        return label
+
+
+def _current_lr(runner: Any) -> float | None:
+    """The learning rate of the first parameter group, or None when the runner has none."""
+    try:
+        return float(runner.optim_wrapper.get_lr()["lr"][0])
+    except (AttributeError, KeyError, IndexError, TypeError):
+        return None
+
+
+class CudaMemoryTracker(_hook_base()):  # type: ignore[misc]
+    """Running peak of CUDA memory over every training iteration.
+
+    mmengine's log processor calls ``torch.cuda.reset_peak_memory_stats()`` at each log
+    interval, so one read after training sees only the last few iterations. This hook reads
+    the peaks after every iteration, before the logger (its priority is higher) resets them.
+    """
+
+    priority = "ABOVE_NORMAL"
+
+    def __init__(self, device: str) -> None:
+        self.device = device
+        self.alloc_bytes = 0
+        self.reserved_bytes = 0
+
+    def after_train_iter(
+        self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None
+    ) -> None:
+        import torch
+
+        self.alloc_bytes = max(self.alloc_bytes, torch.cuda.max_memory_allocated(self.device))
+        self.reserved_bytes = max(self.reserved_bytes, torch.cuda.max_memory_reserved(self.device))

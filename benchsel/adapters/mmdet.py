@@ -59,6 +59,25 @@ class MMDetModel(LoadedModel):
     def forward_tensor(self, inputs: Any) -> Any:
         return self.model(inputs["inputs"], inputs["data_samples"], mode="tensor")
 
+    @property
+    def _two_stage(self) -> bool:
+        from mmdet.models.detectors import TwoStageDetector
+
+        return isinstance(self.model, TwoStageDetector)
+
+    def forward_network(self, inputs: Any) -> Any:
+        # Two-stage tensor mode already post-processes (the RPN's proposal NMS) before the RoI
+        # heads; the network part that precedes any post-processing ends at the RPN head.
+        if self._two_stage:
+            return self.model.rpn_head(self.model.extract_feat(inputs["inputs"]))
+        return self.forward_tensor(inputs)
+
+    @property
+    def forward_description(self) -> str:
+        if self._two_stage:
+            return "backbone + neck + RPN head (up to the proposals' NMS)"
+        return super().forward_description
+
     def postprocess(self, batch: dict[str, Any]) -> list[Prediction]:
         results = self.model(batch["inputs"], batch["data_samples"], mode="predict")
         return [self._convert(r) for r in results]

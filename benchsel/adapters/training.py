@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from benchsel.adapters.base import LoadedModel
-from benchsel.measure.memory import PeakMemory
+from benchsel.measure.memory import GIB, PeakMemory
 
 SIZE_KEYS = ("scale", "img_scale", "crop_size", "size", "border", "random_size_range")
 HW_ORDER = {("mmseg", "RandomCrop", "crop_size")}  # mmseg's RandomCrop takes (h, w)
@@ -38,12 +38,13 @@ class TrainResult:
     images_seen: int
     wall_s: float
     images_per_s: float
-    peak_mem_mb: float
+    memory: dict[str, float]  # cpu_mem_increase_mib, or gpu_alloc_peak_gib / gpu_reserved_peak_gib
     memory_what: str
     lr: float
     base_lr: float
     base_batch: int
     stopped_early: bool
+    device: str
     batch: int
     lr_rule: str
     augmentation: str
@@ -362,12 +363,13 @@ def train(
     workers: int = 0,
     hooks: list[Any] | None = None,
     progress: Path | None = None,
+    memory_baseline_mib: float | None = None,
 ) -> TrainResult:
     """Fine-tune ``loaded.model`` in place for ``iterations`` and report what it cost."""
     from mmengine.registry import DefaultScope
     from mmengine.runner import Runner
 
-    from benchsel.adapters.hooks import LossRecorder, StageSwitch
+    from benchsel.adapters.hooks import CudaMemoryTracker, LossRecorder, StageSwitch
 
     device = loaded.device
     parts = build_train_config(
@@ -385,7 +387,12 @@ def train(
     )
     recorder = LossRecorder(max_minutes, progress, iterations)
     switch = parts["stage_switch"]
-    extra_hooks = [StageSwitch(**switch)] if switch and 0 < switch["iter"] < iterations else []
+    extra_hooks: list[Any] = (
+        [StageSwitch(**switch)] if switch and 0 < switch["iter"] < iterations else []
+    )
+    tracker = CudaMemoryTracker(device) if device.startswith("cuda") else None
+    if tracker is not None:
+        extra_hooks.append(tracker)
     scope = loaded.arch.package
     loaded.model.train()
     with DefaultScope.overwrite_default_scope(scope):
@@ -413,9 +420,17 @@ def train(
         # would re-initialise heads whose init_weights ignores mmengine's _is_init flag.
         runner._init_model_weights = lambda: None
         start = time.perf_counter()
-        with PeakMemory(device) as mem:
+        with PeakMemory(device, memory_baseline_mib) as mem:
             runner.train()
         wall = time.perf_counter() - start
+    memory = dict(mem.values)
+    if tracker is not None:  # every iteration's peak, not just the last log interval's
+        memory = {
+            "gpu_alloc_peak_gib": max(memory["gpu_alloc_peak_gib"], tracker.alloc_bytes / GIB),
+            "gpu_reserved_peak_gib": max(
+                memory["gpu_reserved_peak_gib"], tracker.reserved_bytes / GIB
+            ),
+        }
     loaded.model.eval()
     done = recorder.iterations
     return TrainResult(
@@ -423,12 +438,13 @@ def train(
         images_seen=done * batch_size,
         wall_s=wall,
         images_per_s=done * batch_size / wall if wall > 0 else 0.0,
-        peak_mem_mb=round(mem.peak_mb, 1),
-        memory_what=mem.what,
+        memory={k: round(v, 4) for k, v in memory.items()},
+        memory_what=mem.what + ("; CUDA peaks read after every iteration" if tracker else ""),
         lr=parts["lr"],
         base_lr=parts["base_lr"],
         base_batch=parts["base_batch"],
         stopped_early=recorder.stopped,
+        device=device,
         batch=batch_size,
         lr_rule=lr_rule,
         augmentation=augmentation,

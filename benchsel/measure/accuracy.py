@@ -506,22 +506,3 @@ def panoptic_to_semantic(pred: PanopticPrediction, void_label: int = 255) -> Sem
     for seg in pred.segments:
         labels[pred.segment_map == seg.id] = seg.label
     return SemanticMap(labels)
-
-
-def panoptic_to_detections(pred: PanopticPrediction) -> Detections:
-    """Thing segments as instance detections (score 1 where the model gives none)."""
-    things = [s for s in pred.segments if s.is_thing]
-    h, w = pred.segment_map.shape
-    masks = np.zeros((len(things), h, w), dtype=bool)
-    boxes = np.zeros((len(things), 4), dtype=np.float32)
-    for k, seg in enumerate(things):
-        masks[k] = pred.segment_map == seg.id
-        ys, xs = np.nonzero(masks[k])
-        if len(xs):
-            boxes[k] = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
-    return Detections(
-        boxes,
-        np.array([s.score if s.score is not None else 1.0 for s in things], dtype=np.float32),
-        np.array([s.label for s in things], dtype=np.int64),
-        masks,
-    )

@@ -1,23 +1,28 @@
-"""Latency, throughput and peak memory of a model, phase by phase.
+"""Latency, throughput and memory of a model as a deployment pays them, phase by phase.
 
-What is timed (stated next to every number):
+Measured with the trial's trained weights on real validation images at their own sizes,
+through the architecture's test pipeline. The phases nest:
   preprocess   test pipeline (resize, pad, normalise) + data preprocessor + copy to the device
-  forward      the network forward (``mode='tensor'``), no post-processing
-  predict      forward + the model's own post-processing (NMS, mask pasting), ``mode='predict'``
-  postprocess  derived: predict p50 - forward p50 (not timed on its own)
-  e2e          preprocess + predict + conversion to canonical predictions: what a user's
-               application pays per call
-Warm-up iterations run first; then timed iterations until both ``min_iters`` and
-``min_seconds`` are reached. CUDA is timed with CUDA events around each iteration (after a
-synchronisation); CPU with ``time.perf_counter``.
+  forward      the network before its first post-processing step (``forward_network``;
+               two-stage detectors: up to the proposals' NMS)
+  predict      forward + post-processing (NMS, mask pasting) + conversion to canonical output
+  postprocess  derived: predict p50 - forward p50; a negative value is kept and reported
+  e2e          decode the image file + preprocess + predict: what a caller pays per image
+Each timed call takes the next batch of images (cycling), so the spread covers the images.
+Warm-up calls run first; then timed calls until both ``min_iters`` and ``min_seconds`` are met.
+p90 needs at least 10 samples and p99 at least 100; with fewer they are omitted (NaN) and the
+conditions say so. CUDA is timed with CUDA events after a synchronisation; CPU with
+``time.perf_counter``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -27,13 +32,15 @@ from benchsel.measure.environment import device_name
 from benchsel.measure.memory import PeakMemory
 
 PHASES = ("preprocess", "forward", "predict", "e2e")
+MIN_SAMPLES = {"p90": 10, "p99": 100}
 WHAT_IS_TIMED = {
     "preprocess": "test pipeline + data preprocessor + host-to-device copy",
-    "forward": "network forward (mode='tensor'), no post-processing",
-    "predict": "forward + post-processing (NMS, mask pasting), mode='predict'",
-    "postprocess": "derived: predict p50 - forward p50",
-    "e2e": "preprocess + predict + conversion to canonical predictions",
+    "forward": "network before its first post-processing step",
+    "predict": "forward + post-processing (NMS, mask pasting) + conversion",
+    "postprocess": "derived: predict p50 - forward p50 (negative: reported, not clamped)",
+    "e2e": "decode the image file + preprocess + predict",
 }
+ImageSource = np.ndarray | Path
 
 
 class Timer(Protocol):
@@ -88,12 +95,17 @@ class TimingStats:
 
     @classmethod
     def from_samples(cls, samples_ms: Sequence[float], batch: int) -> TimingStats:
+        """Statistics of the samples; p90 / p99 are NaN below their minimum sample counts."""
         arr = np.asarray(samples_ms, dtype=float)
         mean = float(arr.mean())
+
+        def tail(q: int, name: str) -> float:
+            return float(np.percentile(arr, q)) if len(arr) >= MIN_SAMPLES[name] else math.nan
+
         return cls(
             p50_ms=float(np.percentile(arr, 50)),
-            p90_ms=float(np.percentile(arr, 90)),
-            p99_ms=float(np.percentile(arr, 99)),
+            p90_ms=tail(90, "p90"),
+            p99_ms=tail(99, "p99"),
             mean_ms=mean,
             std_ms=float(arr.std()),
             iters=len(arr),
@@ -142,8 +154,8 @@ class SpeedResult:
     batch: int
     precision: str
     phases: dict[str, TimingStats]
-    postprocess_p50_ms: float
-    peak_mem_mb: float
+    postprocess_p50_ms: float  # derived; negative means forward > predict (an inconsistency)
+    memory: dict[str, float]  # PeakMemory values: cpu_mem_increase_mib or gpu_*_peak_gib
     conditions: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -161,57 +173,133 @@ def _precision(precision: str, device: str) -> Iterator[None]:
         yield
 
 
-def _sample_images(model: LoadedModel, count: int, seed: int = 0) -> list[np.ndarray]:
+@contextlib.contextmanager
+def _cudnn_benchmark(on: bool, on_cuda: bool) -> Iterator[None]:
+    """Set cudnn.benchmark for the measurement and restore it afterwards."""
+    import torch
+
+    before = torch.backends.cudnn.benchmark
+    if on_cuda:
+        torch.backends.cudnn.benchmark = on
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = before
+
+
+def _synthetic_images(model: LoadedModel, count: int, seed: int = 0) -> list[np.ndarray]:
     height, width = model.input_size
     rng = np.random.default_rng(seed)
     return [rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for _ in range(count)]
 
 
+def _batches(arrays: list[np.ndarray], batch: int) -> list[list[int]]:
+    """Batches of image indices with equal sizes (mmseg batches one size only), every image
+    used; a size group smaller than the batch repeats its images."""
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, a in enumerate(arrays):
+        groups.setdefault(a.shape, []).append(i)
+    out = []
+    for idx in groups.values():
+        for start in range(0, len(idx), batch):
+            chunk = idx[start : start + batch]
+            out.append([chunk[k % len(chunk)] for k in range(batch)])
+    return out
+
+
 def measure_speed(
     model: LoadedModel,
     settings: SpeedSettings,
-    images: Sequence[np.ndarray] | None = None,
+    images: Sequence[ImageSource] | None = None,
     timer: Timer | None = None,
+    memory_baseline_mib: float | None = None,
 ) -> list[SpeedResult]:
-    """Time every phase for each batch size and precision; fp16 needs CUDA (skipped on CPU)."""
+    """Time every phase for each batch size and precision (fp16 needs CUDA: skipped on CPU).
+
+    ``images`` are files (decoded inside the e2e phase) or decoded RGB arrays; without them,
+    synthetic noise at the model's input size is timed and the conditions say so.
+    """
     import torch
+
+    from benchsel.data.images import read_rgb
 
     device = model.device
     on_cuda = device.startswith("cuda")
     if settings.threads is not None and not on_cuda:
         torch.set_num_threads(settings.threads)
-    if on_cuda:
-        torch.backends.cudnn.benchmark = settings.cudnn_benchmark
     timer = timer or (CudaEventTimer(device) if on_cuda else PerfCounterTimer())
+    if images is None:
+        sources: list[ImageSource] = list(_synthetic_images(model, max(settings.batch_sizes)))
+        described = f"synthetic noise at {model.input_size[0]}x{model.input_size[1]}"
+    else:
+        sources = list(images)
+        files = sum(isinstance(s, Path) for s in sources)
+        described = f"{len(sources)} validation images at their own sizes" + (
+            ", decoded from file in e2e" if files else ""
+        )
+    arrays = [read_rgb(s) if isinstance(s, Path) else s for s in sources]
     results = []
-    for precision in settings.precisions:
-        if precision == "fp16" and not on_cuda:
-            continue
-        for batch in settings.batch_sizes:
-            pool = list(images) if images is not None else _sample_images(model, batch)
-            batch_images = [pool[i % len(pool)] for i in range(batch)]
-            results.append(_measure_one(model, settings, batch_images, precision, timer))
+    with _cudnn_benchmark(settings.cudnn_benchmark, on_cuda):
+        for precision in settings.precisions:
+            if precision == "fp16" and not on_cuda:
+                continue
+            for batch in settings.batch_sizes:
+                result = _measure_one(
+                    model, settings, sources, arrays, batch, precision, timer, memory_baseline_mib
+                )
+                result.conditions["images"] = described
+                results.append(result)
     return results
+
+
+def _cycle(items: list[Any]) -> Callable[[], Any]:
+    state = {"i": -1}
+
+    def next_item() -> Any:
+        state["i"] = (state["i"] + 1) % len(items)
+        return items[state["i"]]
+
+    return next_item
 
 
 def _measure_one(
     model: LoadedModel,
     settings: SpeedSettings,
-    images: list[np.ndarray],
+    sources: list[ImageSource],
+    arrays: list[np.ndarray],
+    batch: int,
     precision: str,
     timer: Timer,
+    memory_baseline_mib: float | None,
 ) -> SpeedResult:
     import torch
 
-    batch = len(images)
+    from benchsel.data.images import read_rgb
+
+    index_batches = _batches(arrays, batch)
+    array_batches = [[arrays[i] for i in b] for b in index_batches]
+    source_batches = [[sources[i] for i in b] for b in index_batches]
+
+    def decode(batch_sources: list[ImageSource]) -> list[np.ndarray]:
+        return [read_rgb(s) if isinstance(s, Path) else s for s in batch_sources]
+
     phases: dict[str, TimingStats] = {}
-    with torch.no_grad(), _precision(precision, model.device), PeakMemory(model.device) as mem:
-        prepared = model.preprocess(images)
+    with (
+        torch.no_grad(),
+        _precision(precision, model.device),
+        PeakMemory(model.device, memory_baseline_mib) as mem,
+    ):
+        prepared = [model.preprocess(b) for b in array_batches]
+        next_arrays, next_prepared, next_sources = (
+            _cycle(array_batches),
+            _cycle(prepared),
+            _cycle(source_batches),
+        )
         calls: dict[str, Callable[[], Any]] = {
-            "preprocess": lambda: model.preprocess(images),
-            "forward": lambda: model.forward_tensor(prepared),
-            "predict": lambda: model.postprocess(prepared),
-            "e2e": lambda: model.postprocess(model.preprocess(images)),
+            "preprocess": lambda: model.preprocess(next_arrays()),
+            "forward": lambda: model.forward_network(next_prepared()),
+            "predict": lambda: model.postprocess(next_prepared()),
+            "e2e": lambda: model.postprocess(model.preprocess(decode(next_sources()))),
         }
         for phase in PHASES:
             samples = time_loop(
@@ -222,27 +310,46 @@ def _measure_one(
                 min_seconds=settings.min_seconds,
             )
             phases[phase] = TimingStats.from_samples(samples, batch)
+    postprocess = phases["predict"].p50_ms - phases["forward"].p50_ms
+    inconsistencies = []
+    if postprocess < 0:
+        inconsistencies.append(
+            f"forward p50 {phases['forward'].p50_ms:.2f} ms > predict p50 "
+            f"{phases['predict'].p50_ms:.2f} ms: the derived postprocess is negative"
+        )
+    nested = phases["preprocess"].p50_ms + phases["predict"].p50_ms
+    if nested > phases["e2e"].p50_ms:
+        inconsistencies.append(
+            f"preprocess + predict p50 {nested:.2f} ms > e2e p50 {phases['e2e'].p50_ms:.2f} ms"
+        )
+    omitted = [
+        f"{name} omitted: {phases['e2e'].iters} samples, needs {n}"
+        for name, n in MIN_SAMPLES.items()
+        if phases["e2e"].iters < n
+    ]
     height, width = model.input_size
+    on_cuda = model.device.startswith("cuda")
     conditions = {
         "device": device_name(model.device),
         "batch": batch,
         "input_size": [height, width],
+        "resize": f"test pipeline of the architecture, scaled to {height}x{width}",
         "precision": precision,
-        "timer": "CUDA events" if model.device.startswith("cuda") else "time.perf_counter",
+        "timer": "CUDA events" if on_cuda else "time.perf_counter",
         "threads": torch.get_num_threads(),
-        "cudnn_benchmark": bool(torch.backends.cudnn.benchmark)
-        if model.device.startswith("cuda")
-        else None,
+        "cudnn_benchmark": bool(torch.backends.cudnn.benchmark) if on_cuda else None,
         "warmup_iters": settings.warmup_iters,
-        "what_is_timed": WHAT_IS_TIMED,
+        "what_is_timed": WHAT_IS_TIMED | {"forward": model.forward_description},
+        "percentiles": "; ".join(omitted) if omitted else "all reported",
+        "inconsistencies": inconsistencies,
         "memory": mem.what,
     }
     return SpeedResult(
         batch=batch,
         precision=precision,
         phases=phases,
-        postprocess_p50_ms=max(0.0, phases["predict"].p50_ms - phases["forward"].p50_ms),
-        peak_mem_mb=round(mem.peak_mb, 1),
+        postprocess_p50_ms=postprocess,
+        memory={k: round(v, 4) for k, v in mem.values.items()},
         conditions=conditions,
     )
 
@@ -261,7 +368,9 @@ def speed_metrics(results: Sequence[SpeedResult]) -> dict[str, float]:
                 out[f"latency_{phase}_std_ms{suffix}"] = st.std_ms
             out[f"latency_postprocess_p50_ms{suffix}"] = r.postprocess_p50_ms
             out[f"fps{suffix}"] = r.phases["e2e"].fps
-            out[f"infer_peak_mem_mb{suffix}"] = r.peak_mem_mb
+            for key, value in r.memory.items():
+                out[f"infer_{key}{suffix}"] = value
         out[f"throughput_fps_b{r.batch}{suffix}"] = r.phases["e2e"].fps
-        out[f"infer_peak_mem_mb_b{r.batch}{suffix}"] = r.peak_mem_mb
+        for key, value in r.memory.items():
+            out[f"infer_{key}_b{r.batch}{suffix}"] = value
     return out

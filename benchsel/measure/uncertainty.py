@@ -428,6 +428,23 @@ def state_from_bytes(data: bytes) -> EvalState:
 
 # ---------------------------------------------------------------- bootstrap
 
+BOOTSTRAP_RESAMPLES = 1000
+BOOTSTRAP_SEED = 0
+INTERVAL_METHOD = (
+    f"95% percentile bootstrap over validation images, {BOOTSTRAP_RESAMPLES} resamples, "
+    f"seed {BOOTSTRAP_SEED}; COCO AP re-accumulated from per-image matches"
+)
+# Metric key -> (evaluation whose state scores it, the state's name for it).
+STATE_OF_METRIC: dict[str, tuple[str, str]] = {
+    "bbox_AP": ("bbox", "bbox_AP"),
+    "bbox_AP50": ("bbox", "bbox_AP50"),
+    "segm_AP": ("segm", "segm_AP"),
+    "segm_AP50": ("segm", "segm_AP50"),
+    "mIoU": ("semantic", "mIoU"),
+    "semantic_mIoU": ("semantic", "mIoU"),
+    "PQ": ("panoptic", "PQ"),
+}
+
 
 def bootstrap_weights(n_images: int, n_resamples: int, seed: int = 0) -> np.ndarray:
     """(resamples, images) multiplicities of ``n_images`` drawn with replacement, seeded."""

@@ -59,6 +59,7 @@ def _record(
         environment=outcome.environment,
         curves=outcome.curves,
         metrics=dict(outcome.metrics),
+        eval_states=outcome.states_bytes(),
     )
 
 

@@ -7,18 +7,21 @@ exception becomes a failed outcome with its traceback; the driver stores it as a
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import time
 import traceback
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from benchsel.adapters import ClassSpec, LoadedModel, build_model
 from benchsel.catalog import Architecture, load_catalog
 from benchsel.data.labelling import price_of, priced
 from benchsel.data.types import Dataset
-from benchsel.measure.evaluate import evaluate
+from benchsel.measure.evaluate import evaluate, evaluate_model
+from benchsel.measure.uncertainty import INTERVAL_METHOD
 from benchsel.pipeline.layout import TrialFiles
 from benchsel.pipeline.plan import TrialSpec
 from benchsel.pipeline.prepare import PreparedData
@@ -26,6 +29,7 @@ from benchsel.tasks import task_info
 
 VAL_CURVE_POINTS = 4
 VAL_CURVE_IMAGES = 20
+LATENCY_IMAGES = 50  # validation images cycled through by the latency loops
 
 
 @dataclass
@@ -40,6 +44,10 @@ class TrialOutcome:
     checkpoint_path: str | None = None
     error: str | None = None
     wall_s: float = 0.0
+    eval_states: dict[str, str] = field(default_factory=dict)  # evaluation -> base64 npz
+
+    def states_bytes(self) -> dict[str, bytes]:
+        return {k: base64.b64decode(v) for k, v in self.eval_states.items()}
 
     def to_json(self) -> str:
         """JSON for the driver (NaN kept as a literal: metrics may be undefined)."""
@@ -92,7 +100,9 @@ def _run(spec: TrialSpec, prepared: PreparedData, files: TrialFiles) -> TrialOut
     import torch
 
     from benchsel.measure.environment import environment
+    from benchsel.measure.memory import current_rss_mib
 
+    baseline_mib = current_rss_mib()  # before any model exists: torch and Python only
     arch = load_catalog().get(spec.arch_id)
     device = resolve_device(spec.measurement.device)
     if spec.measurement.threads:
@@ -108,7 +118,11 @@ def _run(spec: TrialSpec, prepared: PreparedData, files: TrialFiles) -> TrialOut
         cache_dir=prepared.cache_dir,
     )
     out = TrialOutcome(status="ok", environment=environment())
-    out.conditions = {"device": device, "input_size": list(spec.input_size)}
+    out.conditions = {
+        "device": device,
+        "input_size": list(spec.input_size),
+        "memory_baseline_mib": round(baseline_mib, 1),
+    }
     if model.load_report is not None:
         out.conditions["checkpoint"] = {
             "source": spec.checkpoint,
@@ -116,13 +130,13 @@ def _run(spec: TrialSpec, prepared: PreparedData, files: TrialFiles) -> TrialOut
         }
     val = prepared.val_dataset(spec.task)
     if _iterations(spec, prepared) > 0:
-        _fine_tune(spec, prepared, model, val, files, arch, out)
+        _fine_tune(spec, prepared, model, val, files, arch, out, baseline_mib)
     _evaluate(spec, model, val, out)
     model.save_weights(str(files.weights))
     out.checkpoint_path = str(files.weights)
     deploy = _deployment_model(spec, prepared, model, arch)
     _count_complexity(deploy, out)
-    _time_inference(spec, deploy, out)
+    _time_inference(spec, deploy, [im.file for im in val.images], out, baseline_mib)
     out.metrics.update(label_cost_metrics(spec, prepared))
     return out
 
@@ -147,6 +161,7 @@ def _fine_tune(
     files: TrialFiles,
     arch: Architecture,
     out: TrialOutcome,
+    baseline_mib: float,
 ) -> None:
     """Train through mmengine's Runner; record the curves, training cost and conditions."""
     from benchsel.adapters.hooks import ValCurve
@@ -178,6 +193,7 @@ def _fine_tune(
         max_minutes=spec.training.max_minutes,
         hooks=[val_curve],
         progress=files.progress,
+        memory_baseline_mib=baseline_mib,
     )
     out.curves["train_loss"] = result.loss_curve
     out.curves["val"] = val_curve.curve
@@ -186,14 +202,24 @@ def _fine_tune(
 
 
 def _evaluate(spec: TrialSpec, model: LoadedModel, val: Dataset, out: TrialOutcome) -> None:
+    """Score on the val split, with bootstrap intervals; keep the per-image states."""
     model.model.eval()
-    out.metrics.update(evaluate(model, spec.task, val))
+    result = evaluate_model(model, spec.task, val)
+    out.metrics.update(result.metrics)
+    out.metrics.update(result.intervals())
     primary = task_info(spec.task).primary_metric
     out.metrics["accuracy"] = out.metrics.get(primary, math.nan)
+    out.metrics["accuracy_ci_low"] = out.metrics.get(f"{primary}_ci_low", math.nan)
+    out.metrics["accuracy_ci_high"] = out.metrics.get(f"{primary}_ci_high", math.nan)
+    out.eval_states = {
+        name: base64.b64encode(state.to_bytes()).decode("ascii")
+        for name, state in result.states.items()
+    }
     out.conditions["accuracy"] = {
         "metric": primary,
         "val_images": len(val.images),
         "evaluator": "benchsel (faster-coco-eval / panopticapi algorithm / confusion matrix)",
+        "interval": INTERVAL_METHOD,
     }
 
 
@@ -224,7 +250,14 @@ def _count_complexity(model: LoadedModel, out: TrialOutcome) -> None:
     out.conditions["complexity"] = complexity.to_dict()
 
 
-def _time_inference(spec: TrialSpec, model: LoadedModel, out: TrialOutcome) -> None:
+def _time_inference(
+    spec: TrialSpec,
+    model: LoadedModel,
+    image_files: list[Path],
+    out: TrialOutcome,
+    baseline_mib: float,
+) -> None:
+    """Latency and memory on the validation images, with the trained weights."""
     from benchsel.measure.latency import SpeedSettings, measure_speed, speed_metrics
 
     m = spec.measurement
@@ -236,7 +269,7 @@ def _time_inference(spec: TrialSpec, model: LoadedModel, out: TrialOutcome) -> N
         min_seconds=m.min_seconds,
         threads=m.threads,
     )
-    speed = measure_speed(model, settings)
+    speed = measure_speed(model, settings, image_files[:LATENCY_IMAGES], None, baseline_mib)
     out.metrics.update(speed_metrics(speed))
     out.conditions["speed"] = [
         r.conditions | {"batch": r.batch, "precision": r.precision} for r in speed
@@ -246,21 +279,25 @@ def _time_inference(spec: TrialSpec, model: LoadedModel, out: TrialOutcome) -> N
 def training_cost_metrics(
     spec: TrialSpec, prepared: PreparedData, result: Any, arch: Architecture
 ) -> dict[str, float]:
-    """Measured throughput, and the projected cost of a full schedule on all the data."""
+    """Measured throughput and memory, and the cost of a full schedule on all the data on the
+    device that trained (``cpu_hours`` from a CPU, ``gpu_hours`` and USD from a GPU)."""
     from benchsel.adapters.config import stock_schedule_epochs
 
+    device = "gpu" if str(result.device).startswith("cuda") else "cpu"
     epochs = spec.cost.full_schedule_epochs or stock_schedule_epochs(arch)
     images = prepared.train_images
     hours = epochs * images / result.images_per_s / 3600 if result.images_per_s else math.nan
-    return {
+    out = {
         "train_wall_s": result.wall_s,
         "train_iters": float(result.iterations),
         "train_images_per_s": result.images_per_s,
-        "train_peak_mem_mb": result.peak_mem_mb,
         "train_full_schedule_epochs": float(epochs),
-        "train_full_schedule_hours": hours,
-        "train_full_schedule_usd": hours * spec.cost.gpu_hour_usd,
+        f"train_full_schedule_{device}_hours": hours,
     }
+    out.update({f"train_{k}": v for k, v in result.memory.items()})
+    if device == "gpu":
+        out["train_full_schedule_usd"] = hours * spec.cost.gpu_hour_usd
+    return out
 
 
 def label_cost_metrics(spec: TrialSpec, prepared: PreparedData) -> dict[str, float]:

@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from benchsel.catalog import load_catalog
 from benchsel.recommend import explain
+from benchsel.recommend.evidence import SIGNAL_FLOOR, Comparison, Samples, compare, resample_all
 from benchsel.recommend.options import Option, measured_options, prior_options
 from benchsel.recommend.prior import latency_limit_ms, prior_choice
 from benchsel.store import TrialRecord
 from benchsel.suite import Constraints, LabellingPrices
 from benchsel.tasks import task_info
-
-TIE_TOLERANCE = 0.005  # accuracies this close rank as equal; the cheaper model wins
 
 
 @dataclass
@@ -32,12 +31,16 @@ class Recommendation:
     reasons: list[str]
     notes: list[str]
     constraints: Constraints
+    verdict: str | None = None  # clear | tie | no_signal (None for the prior)
+    tied_with: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         rec = self.recommended
         return {
             "task": self.task,
             "basis": self.basis,
+            "verdict": self.verdict,
+            "tied_with": self.tied_with,
             "recommended": None
             if rec is None
             else {
@@ -46,6 +49,8 @@ class Recommendation:
                 "variant": rec.variant,
                 "loss": rec.loss,
                 "accuracy": rec.to_dict()["accuracy"],
+                "accuracy_ci_low": rec.to_dict()["accuracy_ci_low"],
+                "accuracy_ci_high": rec.to_dict()["accuracy_ci_high"],
                 "metric": rec.accuracy_metric,
             },
             "reasons": self.reasons,
@@ -67,12 +72,12 @@ def violations(o: Option, c: Constraints) -> list[str]:
         out.append(explain.too_slow_fps(o.fps, c.min_fps))
     if c.max_latency_ms and o.latency_ms is not None and o.latency_ms > c.max_latency_ms:
         out.append(explain.too_slow_ms(o.latency_ms, c.max_latency_ms))
-    if c.max_gpu_mem_gb and o.on_gpu:
-        for what, mem in (("inference", o.infer_mem_gb), ("training", o.train_mem_gb)):
-            if mem is not None and mem > c.max_gpu_mem_gb:
-                out.append(explain.too_much_memory(what, mem, c.max_gpu_mem_gb))
-    if c.gpu_budget_hours and o.train_hours is not None and o.train_hours > c.gpu_budget_hours:
-        out.append(explain.too_many_hours(o.train_hours, c.gpu_budget_hours))
+    if c.max_gpu_mem_gib and o.on_gpu:
+        for what, mem in (("inference", o.infer_mem_gib), ("training", o.train_mem_gib)):
+            if mem is not None and mem > c.max_gpu_mem_gib:
+                out.append(explain.too_much_memory(what, mem, c.max_gpu_mem_gib))
+    if c.gpu_budget_hours and o.gpu_hours is not None and o.gpu_hours > c.gpu_budget_hours:
+        out.append(explain.too_many_hours(o.gpu_hours, c.gpu_budget_hours))
     if c.gpu_budget_usd and o.train_usd is not None and o.train_usd > c.gpu_budget_usd:
         out.append(explain.too_costly("full training costs", o.train_usd, c.gpu_budget_usd))
     if (
@@ -93,10 +98,17 @@ def unchecked(o: Option, c: Constraints) -> list[str]:
     out = []
     if latency_limit_ms(c) and o.fps is None and o.latency_ms is None:
         out.append("speed not measured")
-    if c.max_gpu_mem_gb and not o.on_gpu:
+    if c.max_gpu_mem_gib and not o.on_gpu:
         out.append("GPU memory not measured (measured on CPU)")
-    if (c.gpu_budget_hours or c.gpu_budget_usd) and o.train_hours is None:
-        out.append("training cost not measured")
+    if (c.gpu_budget_hours or c.gpu_budget_usd) and o.gpu_hours is None:
+        out.append(
+            "GPU training cost not measured"
+            + (
+                f" (trained on CPU: {o.cpu_hours:,.1f} CPU-hours for the full schedule)"
+                if o.cpu_hours
+                else ""
+            )
+        )
     return out
 
 
@@ -105,16 +117,10 @@ def _rank_key(o: Option) -> tuple[float, float, float]:
 
 
 def rank(options: list[Option]) -> list[Option]:
-    """By accuracy; options within TIE_TOLERANCE of each other go cheapest (GFLOPs) first."""
-    ordered = sorted(options, key=_rank_key)
-    out: list[Option] = []
-    while ordered:
-        best = ordered[0].accuracy or 0.0
-        tied = [o for o in ordered if best - (o.accuracy or 0.0) <= TIE_TOLERANCE]
-        tied.sort(key=lambda o: (o.gflops or math.inf, o.cost_usd, -(o.accuracy or 0.0)))
-        out.extend(tied)
-        ordered = [o for o in ordered if o not in tied]
-    return out
+    """By mean accuracy (fewer GFLOPs, then lower cost, first among equal accuracies).
+
+    Whether two options can be told apart is the verdict's business (see ``_decide``)."""
+    return sorted(options, key=_rank_key)
 
 
 def mark_pareto(options: list[Option]) -> None:
@@ -174,35 +180,108 @@ def recommend(
     if not feasible:
         reasons = [explain.nothing_qualifies(rejected)]
         return Recommendation(task, "measured", None, [], rejected, reasons, notes, c)
-    native = [o for o in feasible if o.measured_task == task]
-    best = native[0] if native else feasible[0]
-    if best is not feasible[0]:  # start simple: a model of the task itself meets the need
-        feasible.remove(best)
-        feasible.insert(0, best)
-    reasons = [explain.winner(best)]
-    if len(feasible) > 1:
-        runner = feasible[1]
-        gap = (best.accuracy or 0) - (runner.accuracy or 0)
-        if runner.measured_task != task and gap < 0:
-            reasons.append(explain.richer_task_scores_higher(runner, task))
-        elif gap <= TIE_TOLERANCE:
-            reasons.append(explain.as_accurate_but_simpler(runner, best))
-        else:
-            reasons.append(explain.runner_up(runner, gap))
-    for o in feasible[1:]:
-        if o.measured_task != task and (o.accuracy or 0) >= (best.accuracy or 0):
-            o.reasons = [explain.start_simple(o, best)]
-        elif (best.accuracy or 0) - (o.accuracy or 0) > TIE_TOLERANCE:
-            o.reasons = [explain.less_accurate(o, best)]
-        else:
-            o.reasons = [explain.as_accurate_but_costlier(best)]
+    verdict, best, tied, reasons = _decide(feasible, task)
+    if best is None:
+        return Recommendation(
+            task, "measured", None, feasible, rejected, reasons, notes, c, verdict
+        )
+    feasible.remove(best)
+    feasible.insert(0, best)
     if best.pareto:
         reasons.append(explain.ON_PARETO_FRONT)
     if task == "detection" and not c.need_pixel_masks:
         notes.append(explain.mask_note(c, prices, _objects_per_image(trials or [], best)))
     if task != "detection" and c.need_pixel_masks is False:
         notes.append(explain.boxes_are_enough(c, prices))
-    return Recommendation(task, "measured", best, feasible, rejected, reasons, notes, c)
+    return Recommendation(
+        task, "measured", best, feasible, rejected, reasons, notes, c, verdict, tied
+    )
+
+
+def _has_signal(o: Option, samples: dict[str, Samples]) -> bool | None:
+    """Whether ``o``'s accuracy interval clears an untrained model's score (None: no interval)."""
+    chance = samples[o.name].chance if o.name in samples else 0.0
+    if o.accuracy_ci_low is None:
+        return None
+    return o.accuracy_ci_low > chance + SIGNAL_FLOOR
+
+
+def _compare(a: Option, b: Option, samples: dict[str, Samples]) -> Comparison | None:
+    """a minus b on shared resamples; None when either has no per-image states."""
+    if a.name in samples and b.name in samples:
+        return compare(samples[a.name], samples[b.name])
+    return None
+
+
+def _clearly_better(a: Option, b: Option, cmp: Comparison | None) -> bool:
+    if cmp is not None:
+        return cmp.a_clearly_better
+    # No per-image states (older results): only non-overlapping intervals separate them.
+    return (
+        a.accuracy_ci_low is not None
+        and b.accuracy_ci_high is not None
+        and (a.accuracy_ci_low > b.accuracy_ci_high)
+    )
+
+
+def _decide(feasible: list[Option], task: str) -> tuple[str, Option | None, list[str], list[str]]:
+    """(verdict, pick, tied ids, reasons) from the evidence: ``no_signal`` when no candidate
+    beats an untrained model, ``tie`` when the leader is not better than a rival beyond the
+    uncertainty (the tie goes to the faster, cheaper one), else ``clear``."""
+    samples = resample_all(
+        {o.name: o.state_blobs for o in feasible}, {o.name: o.metric_key for o in feasible}
+    )
+    for o in feasible:
+        if o.name in samples:
+            o.accuracy_ci_low, o.accuracy_ci_high = samples[o.name].interval()
+    signal = [o for o in feasible if _has_signal(o, samples) is not False]
+    if not signal:
+        for o in feasible:
+            o.reasons = [explain.no_signal_option(o)]
+        return "no_signal", None, [], explain.no_signal(feasible)
+    native = [o for o in signal if o.measured_task == task]
+    leader = (native or signal)[0]
+    tied: list[Option] = []
+    runner: tuple[Option, Comparison | None] | None = None
+    for o in feasible:
+        if o is leader:
+            continue
+        if o not in signal:
+            o.reasons = [explain.no_signal_option(o)]
+            continue
+        if o.measured_task != task and (o.accuracy or 0) >= (leader.accuracy or 0):
+            o.reasons = [explain.start_simple(o, leader)]
+            continue
+        cmp = _compare(leader, o, samples)
+        if _clearly_better(leader, o, cmp):
+            o.reasons = [explain.less_accurate(o, leader, cmp)]
+            runner = runner or (o, cmp)
+        else:
+            tied.append(o)
+            o.reasons = [explain.indistinguishable(o, leader, cmp)]
+    unknown = [o for o in signal if _has_signal(o, samples) is None]
+    if not tied:
+        reasons = [explain.winner(leader)]
+        if runner is not None:
+            reasons.append(explain.clear_margin(leader, *runner))
+        if unknown:
+            reasons.append(explain.NO_INTERVALS)
+        return "clear", leader, [], reasons
+    group = [leader, *tied]
+    best = min(group, key=_tie_break_key)
+    for o in group:
+        if o is not best:
+            o.reasons = [explain.tie_lost(o, best)]
+    return "tie", best, [o.id for o in group if o is not best], explain.tie(group, best, leader)
+
+
+def _tie_break_key(o: Option) -> tuple[float, float, float]:
+    """Faster first, then cheaper (labels + training), then fewer FLOPs."""
+    return (
+        o.latency_ms if o.latency_ms is not None else math.inf,
+        o.cost_usd,
+        o.gflops if o.gflops is not None else math.inf,
+    )
 
 
 def _objects_per_image(trials: Sequence[TrialRecord], o: Option) -> float | None:

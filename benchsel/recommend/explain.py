@@ -11,6 +11,7 @@ from benchsel.tasks import task_info
 
 if TYPE_CHECKING:
     from benchsel.recommend.engine import Recommendation
+    from benchsel.recommend.evidence import Comparison
     from benchsel.recommend.options import Option
 
 NOT_MEASURED = "no {metric} was measured"
@@ -29,8 +30,8 @@ def too_slow_ms(ms: float, allowed: float) -> str:
     return f"{ms:.1f} ms > {allowed:g} ms allowed"
 
 
-def too_much_memory(what: str, gb: float, allowed: float) -> str:
-    return f"{what} needs {gb:.1f} GB > {allowed:g} GB of GPU memory"
+def too_much_memory(what: str, gib: float, allowed: float) -> str:
+    return f"{what} needs {gib:.1f} GiB > {allowed:g} GiB of GPU memory"
 
 
 def too_many_hours(hours: float, allowed: float) -> str:
@@ -68,32 +69,101 @@ def nothing_qualifies(rejected: list[Option]) -> str:
     return f"No measured candidate meets all constraints. Closest: {closest}."
 
 
+def _interval(o: Option) -> str:
+    if o.accuracy_ci_low is None or o.accuracy_ci_high is None:
+        return ""
+    return f" (95% interval {o.accuracy_ci_low:.3f} to {o.accuracy_ci_high:.3f})"
+
+
+def _seeds(o: Option) -> str:
+    if o.seeds < 2 or o.seed_min is None or o.seed_max is None:
+        return ""
+    return f", mean of {o.seeds} seeds ranging {o.seed_min:.3f} to {o.seed_max:.3f}"
+
+
+def _diff(cmp: Comparison | None) -> str:
+    if cmp is None:
+        return "intervals compared, no per-image results stored"
+    return (
+        f"difference {cmp.difference:+.3f}, 95% interval {cmp.ci_low:+.3f} to {cmp.ci_high:+.3f}, "
+        f"paired bootstrap over {cmp.n_images} images"
+    )
+
+
 def winner(best: Option) -> str:
     return (
         f"{best.name} has the highest {best.accuracy_metric} on your data among the candidates "
-        f"that meet every constraint: {best.accuracy:.3f}"
+        f"that meet every constraint: {best.accuracy:.3f}{_interval(best)}{_seeds(best)}"
         + (f", at {best.fps:.1f} fps" if best.fps else "")
         + (f", {best.gflops:.1f} GFLOPs" if best.gflops else "")
         + "."
     )
 
 
-def richer_task_scores_higher(runner: Option, task: str) -> str:
+def clear_margin(best: Option, runner: Option, cmp: Comparison | None) -> str:
     return (
-        f"{runner.name} scores higher ({runner.accuracy:.3f}) but needs "
-        f"{runner.measured_task} labels; a {task} model meets the need, so start simple."
+        f"It is better than the runner-up {runner.name} ({runner.accuracy:.3f}) beyond the "
+        f"uncertainty ({_diff(cmp)})."
     )
 
 
-def as_accurate_but_simpler(runner: Option, best: Option) -> str:
+def tie(group: list[Option], best: Option, leader: Option) -> list[str]:
+    names = ", ".join(o.name for o in group)
+    out = [
+        f"Tie: {names} cannot be told apart on {leader.accuracy_metric} with your validation "
+        f"images (best {leader.name} {leader.accuracy:.3f}{_interval(leader)}; see each "
+        "candidate's difference below)."
+    ]
+    speed = f"{best.latency_ms:.1f} ms" if best.latency_ms is not None else "speed unknown"
+    out.append(
+        f"{best.name} is recommended as the faster and cheaper of them ({speed} per image, "
+        f"${best.cost_usd:,.0f} in labels and training). More validation images or seeds would "
+        "narrow the intervals."
+    )
+    return out
+
+
+def tie_lost(o: Option, best: Option) -> str:
+    speed = f"{o.latency_ms:.1f} ms" if o.latency_ms is not None else "speed unknown"
+    return f"tied on accuracy with {best.name}, which is faster or cheaper ({speed} here)"
+
+
+def indistinguishable(o: Option, leader: Option, cmp: Comparison | None) -> str:
     return (
-        f"{runner.name} is as accurate ({runner.accuracy:.3f}); {best.name} wins "
-        "as the simpler, cheaper model."
+        f"{o.accuracy_metric} {o.accuracy:.3f}{_interval(o)}: not distinguishable from "
+        f"{leader.name} ({_diff(cmp)})"
     )
 
 
-def runner_up(runner: Option, gap: float) -> str:
-    return f"Runner-up: {runner.name} ({runner.accuracy:.3f}, {gap:.3f} lower)."
+def less_accurate(o: Option, best: Option, cmp: Comparison | None) -> str:
+    return (
+        f"{o.accuracy_metric} {o.accuracy:.3f}{_interval(o)} < {best.accuracy:.3f} of "
+        f"{best.name} ({_diff(cmp)})"
+    )
+
+
+def no_signal_option(o: Option) -> str:
+    return (
+        f"{o.accuracy_metric} {o.accuracy or 0:.3f}{_interval(o)}: not distinguishable from an "
+        "untrained model"
+    )
+
+
+def no_signal(options: list[Option]) -> list[str]:
+    scores = ", ".join(f"{o.name} {o.accuracy or 0:.3f}{_interval(o)}" for o in options[:4])
+    return [
+        "No signal: no candidate is distinguishable from an untrained model on your data "
+        f"({scores}); every accuracy interval reaches chance level, so nothing is recommended "
+        "on accuracy grounds.",
+        "Train longer (training.iterations / epochs), add labelled data, or start from a "
+        "pretrained checkpoint (candidates[].checkpoint), then run again.",
+    ]
+
+
+NO_INTERVALS = (
+    "Some results carry no accuracy interval (written by an older benchsel): their ranking "
+    "rests on point estimates."
+)
 
 
 def start_simple(o: Option, best: Option) -> str:
@@ -102,14 +172,6 @@ def start_simple(o: Option, best: Option) -> str:
         f"(${o.label_cost_usd or 0:,.0f} here vs ${best.label_cost_usd or 0:,.0f}) and "
         f"{best.name} already meets every constraint: start simple"
     )
-
-
-def less_accurate(o: Option, best: Option) -> str:
-    return f"{o.accuracy_metric} {o.accuracy:.3f} < {best.accuracy:.3f} of {best.name}"
-
-
-def as_accurate_but_costlier(best: Option) -> str:
-    return f"as accurate as {best.name} but costlier"
 
 
 def table_prefers(best: Option) -> str:
@@ -155,8 +217,8 @@ def describe(task: str, c: Constraints) -> list[str]:
         out.append(f"at least {c.min_fps:g} fps (batch 1, end to end)")
     if c.max_latency_ms:
         out.append(f"at most {c.max_latency_ms:g} ms latency (batch 1, end to end)")
-    if c.max_gpu_mem_gb:
-        out.append(f"at most {c.max_gpu_mem_gb:g} GB of GPU memory (training and inference)")
+    if c.max_gpu_mem_gib:
+        out.append(f"at most {c.max_gpu_mem_gib:g} GiB of GPU memory (training and inference)")
     if c.gpu_budget_hours:
         out.append(f"training budget {c.gpu_budget_hours:g} GPU-hours")
     if c.gpu_budget_usd:
@@ -177,11 +239,17 @@ def describe(task: str, c: Constraints) -> list[str]:
 def render_text(rec: Recommendation) -> str:
     """The recommendation as terminal text."""
     lines = []
-    head = rec.recommended.name if rec.recommended else "nothing meets the constraints"
-    lines.append(f"[{rec.task}] recommended: {head} (basis: {rec.basis})")
+    if rec.recommended:
+        head = rec.recommended.name
+    elif rec.verdict == "no_signal":
+        head = "none (no signal in the accuracies)"
+    else:
+        head = "nothing meets the constraints"
+    verdict = f", verdict: {rec.verdict}" if rec.verdict else ""
+    lines.append(f"[{rec.task}] recommended: {head} (basis: {rec.basis}{verdict})")
     lines.append("  constraints: " + "; ".join(describe(rec.task, rec.constraints)))
     lines += [f"  why: {r}" for r in rec.reasons]
-    for o in rec.ranking[1:6]:
+    for o in rec.ranking[1 if rec.recommended else 0 : 6]:
         lines.append(f"  - {o.name}: {'; '.join(o.reasons)}")
     for o in rec.rejected[:8]:
         lines.append(f"  x {o.name}: {'; '.join(o.reasons)}")

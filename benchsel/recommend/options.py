@@ -9,6 +9,7 @@ from typing import Any
 
 from benchsel.catalog import load_catalog
 from benchsel.formatting import finite_or_none, json_safe, trial_label
+from benchsel.measure.uncertainty import STATE_OF_METRIC
 from benchsel.store import TrialRecord
 from benchsel.suite import Constraints
 from benchsel.tasks import task_info, task_of_metric
@@ -27,10 +28,11 @@ class Option:
     accuracy_metric: str = ""
     fps: float | None = None
     latency_ms: float | None = None
-    infer_mem_gb: float | None = None
-    train_mem_gb: float | None = None
+    infer_mem_gib: float | None = None  # GPU reserved peak (measured on a GPU only)
+    train_mem_gib: float | None = None
     on_gpu: bool = False
-    train_hours: float | None = None
+    gpu_hours: float | None = None  # full schedule, measured on a GPU
+    cpu_hours: float | None = None  # full schedule, measured on the CPU
     train_usd: float | None = None
     label_cost_usd: float | None = None
     labelled_images: float | None = None
@@ -38,9 +40,17 @@ class Option:
     params_m: float | None = None
     speed_basis: str = ""  # where fps / latency come from: device measured, or published setup
     seeds: int = 1
+    accuracy_ci_low: float | None = None  # 95% bootstrap interval over val images
+    accuracy_ci_high: float | None = None
+    seed_min: float | None = None  # spread of the accuracy across seeds
+    seed_max: float | None = None
+    val_images: int | None = None
     measured_task: str = ""  # the task it was trained for (differs for cross-task options)
     pareto: bool = False
     reasons: list[str] = field(default_factory=list)
+    # Evidence: per-seed evaluation states scoring ``metric_key`` (not part of the JSON).
+    metric_key: str = field(default="", repr=False)
+    state_blobs: list[bytes] = field(default_factory=list, repr=False)
 
     @property
     def name(self) -> str:
@@ -55,7 +65,9 @@ class Option:
         return (self.label_cost_usd or 0.0) + (self.train_usd or 0.0)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = json_safe(asdict(self))
+        data = asdict(self)
+        del data["state_blobs"], data["metric_key"]
+        out: dict[str, Any] = json_safe(data)
         return out
 
 
@@ -93,23 +105,37 @@ def measured_options(trials: Sequence[TrialRecord], task: str, c: Constraints) -
         def avg(key: str, chosen: list[TrialRecord] = chosen) -> float | None:
             return _mean([finite_or_none(t.metrics.get(key)) for t in chosen])
 
-        infer_mb, train_mb = avg("infer_peak_mem_mb"), avg("train_peak_mem_mb")
+        key = metric_of[measured_task]
+        metric_key = info.primary_metric if key == "accuracy" else key
+        evaluation = STATE_OF_METRIC.get(metric_key, ("", ""))[0]
+        blobs = [t.eval_states[evaluation] for t in chosen if evaluation in t.eval_states]
+        seed_scores = [
+            v for v in (finite_or_none(t.metrics.get(key)) for t in chosen) if v is not None
+        ]
         options.append(
             Option(
                 id=arch_id,
                 family=chosen[0].family,
                 variant=variant,
                 loss=loss,
-                accuracy=avg(metric_of[measured_task]),
+                accuracy=avg(key),
+                accuracy_ci_low=avg(f"{key}_ci_low"),
+                accuracy_ci_high=avg(f"{key}_ci_high"),
+                seed_min=min(seed_scores) if seed_scores else None,
+                seed_max=max(seed_scores) if seed_scores else None,
+                val_images=_val_images(chosen[0]),
+                metric_key=metric_key,
+                state_blobs=blobs if len(blobs) == len(chosen) else [],
                 measured_task=measured_task,
                 accuracy_metric=info.primary_metric,
                 fps=avg("fps"),
                 latency_ms=avg("latency_e2e_p50_ms"),
                 speed_basis=_measured_speed_basis(chosen[0]),
-                infer_mem_gb=infer_mb / 1024 if infer_mb is not None else None,
-                train_mem_gb=train_mb / 1024 if train_mb is not None else None,
+                infer_mem_gib=avg("infer_gpu_reserved_peak_gib"),
+                train_mem_gib=avg("train_gpu_reserved_peak_gib"),
                 on_gpu=str(chosen[0].conditions.get("device", "cpu")).startswith("cuda"),
-                train_hours=avg("train_full_schedule_hours"),
+                gpu_hours=avg("train_full_schedule_gpu_hours"),
+                cpu_hours=avg("train_full_schedule_cpu_hours"),
                 train_usd=avg("train_full_schedule_usd"),
                 label_cost_usd=avg("label_cost_usd"),
                 labelled_images=avg("labelled_images"),
@@ -119,6 +145,11 @@ def measured_options(trials: Sequence[TrialRecord], task: str, c: Constraints) -
             )
         )
     return options
+
+
+def _val_images(t: TrialRecord) -> int | None:
+    value = (t.conditions.get("accuracy") or {}).get("val_images")
+    return int(value) if value is not None else None
 
 
 def _measured_speed_basis(t: TrialRecord) -> str:

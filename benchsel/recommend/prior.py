@@ -15,7 +15,7 @@ from benchsel.catalog import Architecture, load_catalog
 from benchsel.suite import Constraints
 from benchsel.tasks import Task, task_info
 
-LIMITED_GPU_MEM_GB = 8.0
+LIMITED_GPU_MEM_GIB = 8.0
 LIMITED_GPU_HOURS = 24.0
 LIMITED_DATA_IMAGES = 1000
 REALTIME_FPS = 30.0
@@ -39,7 +39,7 @@ class Situation:
             task=task,
             realtime=limit is not None and limit <= 1000 / REALTIME_FPS + 1e-9,
             limited_gpu=bool(
-                (c.max_gpu_mem_gb and c.max_gpu_mem_gb <= LIMITED_GPU_MEM_GB)
+                (c.max_gpu_mem_gib and c.max_gpu_mem_gib <= LIMITED_GPU_MEM_GIB)
                 or (hours is not None and hours <= LIMITED_GPU_HOURS)
             ),
             limited_data=c.labelled_images is not None and c.labelled_images <= LIMITED_DATA_IMAGES,
@@ -209,13 +209,13 @@ def published_violations(a: Architecture, task: str, c: Constraints) -> tuple[li
                 f"{1000 / ref.inference_ms:.1f} fps published ({ref.inference_conditions}) < "
                 f"{1000 / limit:g} fps required"
             )
-    if c.max_gpu_mem_gb:
+    if c.max_gpu_mem_gib:
         if ref.train_memory_gb is None:
             unknown.append("training memory not published")
-        elif ref.train_memory_gb > c.max_gpu_mem_gb:
+        elif ref.train_memory_gb > c.max_gpu_mem_gib:
             broken.append(
                 f"training needs {ref.train_memory_gb:g} GB per GPU at the published batch "
-                f"> {c.max_gpu_mem_gb:g} GB"
+                f"(OpenMMLab's figure) > {c.max_gpu_mem_gib:g} GiB"
             )
     return broken, unknown
 

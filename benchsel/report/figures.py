@@ -62,6 +62,7 @@ def scatter(
                 "text": [_esc(p[0].label) for p in pts],
                 "textposition": "top center",
                 "marker": {"size": 11},
+                "error_y": _error_bars([p[0] for p in pts], [p[2] for p in pts]),
                 "hovertemplate": "%{text}<br>"
                 + x_title
                 + " %{x:.3g}<br>"
@@ -112,6 +113,16 @@ def scatter(
             }
         ]
     return {"data": data, "layout": layout}
+
+
+def _error_bars(rows: list[TrialRecord], values: list[float]) -> dict[str, Any]:
+    """Asymmetric error bars from each trial's 95% bootstrap interval (none where absent)."""
+    plus, minus = [], []
+    for t, y in zip(rows, values, strict=True):
+        lo, hi = _num(t.metrics.get("accuracy_ci_low")), _num(t.metrics.get("accuracy_ci_high"))
+        plus.append(max(0.0, hi - y) if hi is not None else 0.0)
+        minus.append(max(0.0, y - lo) if lo is not None else 0.0)
+    return {"type": "data", "symmetric": False, "array": plus, "arrayminus": minus}
 
 
 def _on_front(rec: Recommendation, t: TrialRecord) -> bool:
@@ -237,13 +248,17 @@ def training_cost(trials: list[TrialRecord]) -> dict[str, Any] | None:
     if not rows:
         return None
     names = [_esc(t.label) for t in rows]
-    data = [
+    data: list[dict[str, Any]] = [
         {
             "type": "bar",
-            "name": "full schedule, hours",
+            "name": f"full schedule, {device}-hours",
             "x": names,
-            "y": [_num(t.metrics.get("train_full_schedule_hours")) for t in rows],
-        },
+            "y": [_num(t.metrics.get(f"train_full_schedule_{device}_hours")) for t in rows],
+        }
+        for device in ("cpu", "gpu")
+        if any(t.metrics.get(f"train_full_schedule_{device}_hours") is not None for t in rows)
+    ]
+    data += [
         {
             "type": "bar",
             "name": "training images/s",
@@ -253,7 +268,9 @@ def training_cost(trials: list[TrialRecord]) -> dict[str, Any] | None:
             "opacity": 0.6,
         },
     ]
-    layout = _layout("training cost", "trial", "hours (projected full schedule)")
+    layout = _layout(
+        "training cost", "trial", "hours on the training device (projected full schedule)"
+    )
     layout["yaxis2"] = {
         "title": {"text": "images/s (measured)"},
         "overlaying": "y",

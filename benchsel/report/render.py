@@ -28,15 +28,19 @@ TABLE_COLUMNS = [
     ("task", "task", "text"),
     ("status", "status", "text"),
     ("accuracy", "accuracy", "num"),
+    ("accuracy_ci_low", "95% low", "num"),
+    ("accuracy_ci_high", "95% high", "num"),
     ("metric", "metric", "text"),
     ("fps", "fps (b1)", "num"),
     ("latency_e2e_p50_ms", "e2e p50 ms", "num"),
     ("latency_forward_p50_ms", "forward p50 ms", "num"),
     ("gflops", "GFLOPs", "num"),
     ("params_m", "params M", "num"),
-    ("infer_peak_mem_mb", "infer peak MB", "num"),
+    ("infer_cpu_mem_increase_mib", "infer CPU mem +MiB", "num"),
+    ("infer_gpu_reserved_peak_gib", "infer GPU GiB", "num"),
     ("train_images_per_s", "train img/s", "num"),
-    ("train_full_schedule_hours", "full train h", "num"),
+    ("train_full_schedule_cpu_hours", "full train CPU-h", "num"),
+    ("train_full_schedule_gpu_hours", "full train GPU-h", "num"),
     ("label_cost_usd", "labels $", "num"),
     ("labelled_images", "labelled images", "num"),
 ]
@@ -154,8 +158,8 @@ def build_report(store: ResultsStore) -> str:
         )
     cost_plot = add(
         figures.training_cost(trials),
-        "Projected GPU-hours of a full schedule "
-        "on all the data (bars) and measured training throughput.",
+        "Projected hours of a full schedule on all the data, on the device each trial trained "
+        "on (CPU-hours or GPU-hours, as labelled), and measured training throughput.",
     )
     conditions = []
     for t in trials:

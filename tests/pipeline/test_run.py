@@ -75,11 +75,24 @@ def test_two_architectures_end_to_end(tmp_path):
         "latency_forward_p50_ms",
         "fps",
         "train_images_per_s",
-        "train_full_schedule_hours",
+        "train_full_schedule_cpu_hours",
+        "train_cpu_mem_increase_mib",
+        "infer_cpu_mem_increase_mib",
+        "accuracy_ci_low",
+        "accuracy_ci_high",
+        "bbox_AP_ci_low",
         "label_cost_usd",
         "labelled_images",
     ):
         assert key in det.metrics, key
+    # A CPU trial never stores a number under a name with both "gpu" and "hours".
+    assert not [k for t in (det, seg) for k in t.metrics if "gpu" in k and "hours" in k]
+    assert "train_full_schedule_usd" not in det.metrics  # GPU-hour prices apply to GPUs
+    assert det.metrics["accuracy_ci_low"] <= det.metrics["accuracy"] <= det.metrics[
+        "accuracy_ci_high"
+    ]
+    assert set(det.eval_states) == {"bbox"} and set(seg.eval_states) == {"semantic"}
+    assert seg.conditions["speed"][0]["images"].startswith("3 validation images")
     assert det.metrics["labelled_images"] == 13  # 16 images, 20% held out for val
     assert 0 <= seg.metrics["mIoU"] <= 1 and "IoU/sky" in seg.metrics
     assert det.conditions["device"] == "cpu" and det.conditions["speed"][0]["batch"] == 1
