@@ -103,7 +103,11 @@ class TrainingSpec(_Strict):
     augmentation: Literal["default", "strong"] = "default"
     data_fractions: list[float] = Field(default_factory=lambda: [1.0])
     seeds: list[int] = Field(default_factory=lambda: [0])
-    amp: bool = Field(True, description="Mixed precision when training on a GPU.")
+    amp: bool | None = Field(
+        None,
+        description="Mixed precision when training on a GPU; default: on where the family's "
+        "fp16 path works (off for DINO and Mask2Former, whose matchers overflow in fp16).",
+    )
 
     @model_validator(mode="after")
     def _one_budget(self) -> TrainingSpec:

@@ -70,6 +70,10 @@ class Architecture(_Strict):
     reference: Reference
     fixed_input_size: bool = False
     min_input_size: tuple[int, int] = (32, 32)
+    # Mixed-precision training by default on a GPU; off where upstream's fp16 path is known
+    # to break (``amp_note`` says why).
+    amp_default: bool = True
+    amp_note: str | None = None
     measured: Measured | None = None
     variants: dict[str, Variant] = Field(default_factory=dict)
 

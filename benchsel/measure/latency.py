@@ -157,6 +157,7 @@ class SpeedResult:
     postprocess_p50_ms: float  # derived; negative means forward > predict (an inconsistency)
     memory: dict[str, float]  # PeakMemory values: cpu_mem_increase_mib or gpu_*_peak_gib
     conditions: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None  # a precision that failed (fp16) is recorded, not fatal
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -244,9 +245,24 @@ def measure_speed(
             if precision == "fp16" and not on_cuda:
                 continue
             for batch in settings.batch_sizes:
-                result = _measure_one(
-                    model, settings, sources, arrays, batch, precision, timer, memory_baseline_mib
-                )
+                try:
+                    result = _measure_one(
+                        model,
+                        settings,
+                        sources,
+                        arrays,
+                        batch,
+                        precision,
+                        timer,
+                        memory_baseline_mib,
+                    )
+                except Exception as exc:
+                    if precision == "fp32":
+                        raise
+                    # fp16 failing (an op without a half kernel, an overflow) must not
+                    # throw away the fp32, training and accuracy results.
+                    error = f"{type(exc).__name__}: {exc}"
+                    result = SpeedResult(batch, precision, {}, math.nan, {}, {}, error)
                 result.conditions["images"] = described
                 results.append(result)
     return results
@@ -358,6 +374,8 @@ def speed_metrics(results: Sequence[SpeedResult]) -> dict[str, float]:
     """Flat metric names with units: batch-1 latencies per phase, throughput per batch size."""
     out: dict[str, float] = {}
     for r in results:
+        if r.error is not None:
+            continue
         suffix = "" if r.precision == "fp32" else f"_{r.precision}"
         if r.batch == 1:
             for phase, st in r.phases.items():

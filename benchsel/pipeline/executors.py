@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,24 @@ def log_tail(path: Path, chars: int = LOG_TAIL_CHARS) -> str:
         return ""
 
 
+def trial_environment(
+    spec: TrialSpec, parent: Mapping[str, str], parent_pid: int
+) -> dict[str, str]:
+    """The environment of a trial's process. A CPU trial sees no GPU: mmengine picks its device
+    at import, and would otherwise train on the GPU while the conditions say ``cpu``."""
+    env = {**parent, "PYTHONUNBUFFERED": "1", "BENCHSEL_PARENT_PID": str(parent_pid)}
+    if spec.measurement.device == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""
+    return env
+
+
+def gpus_for(spec: TrialSpec, cluster_gpus: float) -> int:
+    """GPUs a Ray task asks for: one whenever the trial will use a GPU (``cuda``, or ``auto``
+    on a cluster that has GPUs), so no two trials ever train or time on the same GPU."""
+    device = spec.measurement.device
+    return 1 if device == "cuda" or (device == "auto" and cluster_gpus >= 1) else 0
+
+
 def run_in_subprocess(
     spec: TrialSpec,
     layout: RunLayout,
@@ -65,7 +83,7 @@ def run_in_subprocess(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, killed whole on timeout
-            env={**os.environ, "PYTHONUNBUFFERED": "1", "BENCHSEL_PARENT_PID": str(os.getpid())},
+            env=trial_environment(spec, os.environ, os.getpid()),
         )
         try:
             while proc.poll() is None:
@@ -183,9 +201,10 @@ class RayExecutor(Executor):
                 log_to_driver=False,
             )
         remote = ray.remote(_ray_trial)
+        cluster_gpus = float(ray.cluster_resources().get("GPU", 0))
         pending = {}
         for spec in specs:
-            gpus = 1 if spec.measurement.device == "cuda" else 0
+            gpus = gpus_for(spec, cluster_gpus)
             ref = remote.options(num_cpus=self.cpus, num_gpus=gpus).remote(
                 spec.model_dump_json(), str(layout.output), self.timeout_s
             )

@@ -105,6 +105,12 @@ def _run(spec: TrialSpec, prepared: PreparedData, files: TrialFiles) -> TrialOut
     baseline_mib = current_rss_mib()  # before any model exists: torch and Python only
     arch = load_catalog().get(spec.arch_id)
     device = resolve_device(spec.measurement.device)
+    if device == "cpu" and torch.cuda.is_available():
+        raise RuntimeError(
+            "device 'cpu' with a visible GPU: mmengine's Runner would move the model to the GPU. "
+            "Run trials with the subprocess executor (it hides the GPU from CPU trials) or set "
+            "CUDA_VISIBLE_DEVICES=''"
+        )
     if spec.measurement.threads:
         torch.set_num_threads(spec.measurement.threads)
     torch.manual_seed(spec.seed)
@@ -189,7 +195,7 @@ def _fine_tune(
         augmentation=spec.training.augmentation,
         loss=spec.loss,
         class_weight=class_weight,
-        amp=spec.training.amp,
+        amp=arch.amp_default if spec.training.amp is None else spec.training.amp,
         max_minutes=spec.training.max_minutes,
         hooks=[val_curve],
         progress=files.progress,
@@ -199,6 +205,8 @@ def _fine_tune(
     out.curves["val"] = val_curve.curve
     out.metrics.update(training_cost_metrics(spec, prepared, result, arch))
     out.conditions["training"] = result.conditions(model.device)
+    if not arch.amp_default and spec.training.amp is None and model.device.startswith("cuda"):
+        out.conditions["training"]["amp_off_because"] = arch.amp_note
 
 
 def _evaluate(spec: TrialSpec, model: LoadedModel, val: Dataset, out: TrialOutcome) -> None:
@@ -272,7 +280,10 @@ def _time_inference(
     speed = measure_speed(model, settings, image_files[:LATENCY_IMAGES], None, baseline_mib)
     out.metrics.update(speed_metrics(speed))
     out.conditions["speed"] = [
-        r.conditions | {"batch": r.batch, "precision": r.precision} for r in speed
+        r.conditions
+        | {"batch": r.batch, "precision": r.precision}
+        | ({"error": r.error} if r.error else {})
+        for r in speed
     ]
 
 
