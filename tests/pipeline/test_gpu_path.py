@@ -85,7 +85,7 @@ def test_fp16_focal_loss_cost_overflows_so_dino_and_mask2former_train_in_fp32():
     fp32 = cost(InstanceData(scores=logits), gt)
     fp16 = cost(InstanceData(scores=logits.half()), gt)
     assert torch.isfinite(fp32).all() and not torch.isfinite(fp16).all()
-    with pytest.raises(ValueError, match="infeasible|invalid"):
+    with pytest.raises(ValueError, match=r"infeasible|invalid"):
         scipy.optimize.linear_sum_assignment(fp16.float().numpy())
     off = {a.family for a in load_catalog().architectures if not a.amp_default}
     assert off == {"dino", "mask2former"}
