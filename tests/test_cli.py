@@ -1,83 +1,149 @@
+"""The installed ``benchsel`` console script: one or more cases per command, in a subprocess."""
+
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
+import csv
 
-from typer.testing import CliRunner
-
-from benchsel.cli import app
-
-runner = CliRunner()
+HEAVY = ("torch", "mmdet", "mmseg", "mmcv", "plotly")
 
 
-def test_help_lists_commands_without_importing_torch():
-    code = (
-        "import sys; from typer.testing import CliRunner; from benchsel.cli import app; "
-        "r = CliRunner().invoke(app, ['--help']); assert r.exit_code == 0, r.output; "
-        "assert 'list' in r.output and 'suite' in r.output, r.output; "
-        "heavy = [m for m in ('torch', 'mmdet', 'mmseg', 'mmcv', 'plotly') if m in sys.modules]; "
-        "assert not heavy, heavy"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)
+def _imported_modules(importtime_log: str) -> set[str]:
+    """Module names in ``-X importtime`` output ("import time: self | cumulative | name")."""
+    names = set()
+    for line in importtime_log.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            name = line.rsplit("|", 1)[1].strip()
+            if name != "imported package":
+                names.add(name)
+    return names
 
 
-def test_list_json_has_required_fields():
-    result = runner.invoke(app, ["list", "--json"])
-    assert result.exit_code == 0
-    entries = json.loads(result.output)
+def test_help_lists_commands_without_importing_torch(benchsel):
+    result = benchsel("--help", env={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert result.code == 0, result.output
+    assert "list" in result.stdout and "suite" in result.stdout and "doctor" in result.stdout
+    imported = _imported_modules(result.stderr)
+    assert "benchsel.cli" in imported, "no import log: the check below would pass vacuously"
+    heavy = sorted(m for m in imported if m.split(".")[0] in HEAVY)
+    assert not heavy, heavy
+
+
+def test_list_json_has_required_fields(benchsel):
+    result = benchsel("list", "--json")
+    assert result.code == 0, result.output
+    entries = result.report()
     assert len(entries) >= 19
     for e in entries:
         assert {"id", "family", "tasks", "package", "config", "input_size", "reference"} <= set(e)
         assert e["reference"]["source"]
 
 
-def test_list_filters_by_task():
-    result = runner.invoke(app, ["list", "--task", "semantic", "--json"])
-    ids = {e["id"] for e in json.loads(result.output)}
+def test_list_filters_by_task(benchsel):
+    result = benchsel("list", "--task", "semantic", "--json")
+    assert result.code == 0, result.output
+    ids = {e["id"] for e in result.report()}
     assert ids == {"unet-s5-d16", "fcn-r50", "deeplabv3plus-r50", "mask2former-r50-semantic"}
 
 
-def test_list_table_mentions_mmyolo():
-    result = runner.invoke(app, ["list"])
-    assert result.exit_code == 0
-    assert "rtmdet-tiny" in result.output and "mmyolo" in result.output
+def test_list_table_mentions_mmyolo(benchsel):
+    result = benchsel("list")
+    assert result.code == 0, result.output
+    assert "rtmdet-tiny" in result.stdout and "mmyolo" in result.stdout
 
 
-def test_bad_task_is_a_clean_usage_error():
-    bin_dir = Path(sys.executable).parent
-    result = subprocess.run(
-        [str(bin_dir / "benchsel"), "list", "--task", "depth"], capture_output=True, text=True
-    )
-    assert result.returncode == 2  # click's usage-error code
+def test_bad_task_is_a_clean_usage_error(benchsel):
+    result = benchsel("list", "--task", "depth")
+    assert result.code == 2  # click's usage-error code
     assert "'depth' is not one of" in result.stderr
-    assert "Traceback" not in result.stdout + result.stderr
 
 
-def test_suite_check_reports_key_paths(tmp_path):
+def test_suite_check_reports_key_paths(tmp_path, benchsel):
     f = tmp_path / "s.yaml"
     f.write_text("name: t\ntask: detection\ndataset: {path: d}\ncandidates: [{id: rtmdet-tni}]\n")
-    result = runner.invoke(app, ["suite", "check", str(f)])
-    assert result.exit_code == 1
-    assert "candidates.0.id" in result.output and "rtmdet-tiny" in result.output
-    assert "Traceback" not in result.output
+    result = benchsel("suite", "check", str(f))
+    assert result.code == 1
+    assert result.stderr.startswith("error: ")
+    assert "candidates.0.id" in result.stderr and "rtmdet-tiny" in result.stderr
 
 
-def test_suite_check_ok_counts_trials(tmp_path):
+def test_suite_check_ok_counts_trials(tmp_path, benchsel):
     f = tmp_path / "s.yaml"
     f.write_text(
         "name: t\ntask: semantic\ndataset: {path: d}\n"
         "candidates: [{id: unet-s5-d16, variants: [default, light], losses: [ce, dice_ce]}]\n"
         "training: {iterations: 5, seeds: [0, 1]}\n"
     )
-    result = runner.invoke(app, ["suite", "check", str(f)])
-    assert result.exit_code == 0, result.output
-    assert "8 trials" in result.output
+    result = benchsel("suite", "check", str(f))
+    assert result.code == 0, result.output
+    assert "8 trials" in result.stdout
 
 
-def test_suite_schema_is_json_schema():
-    result = runner.invoke(app, ["suite", "schema"])
-    schema = json.loads(result.output)
+def test_suite_schema_is_json_schema(benchsel):
+    result = benchsel("suite", "schema")
+    assert result.code == 0, result.output
+    schema = result.report()
     assert schema["title"] == "benchsel suite"
     assert {"name", "dataset", "candidates"} <= set(schema["properties"])
+
+
+def test_data_sample_writes_data_that_checks_clean(tmp_path, benchsel):
+    out = tmp_path / "sample"
+    result = benchsel("data", "sample", str(out), "--images", "4", "--size", "32")
+    assert result.code == 0, result.output
+    assert "wrote 4 images (32x32" in result.stdout
+    for fmt in ("coco", "coco_panoptic", "mask_folder", "voc"):
+        assert fmt in result.stdout
+    report = benchsel("data", "check", str(out), "--format", "coco_panoptic", "--json")
+    assert report.code == 0, report.output
+    assert not report.report()["errors"] and not report.report()["warnings"]
+
+
+def test_data_sample_below_the_minimum_is_a_usage_error(tmp_path, benchsel):
+    result = benchsel("data", "sample", str(tmp_path / "s"), "--images", "2")
+    assert result.code == 2
+    assert "--images" in result.stderr
+    assert not (tmp_path / "s").exists()
+
+
+def test_results_json_and_csv(synthetic_store, tmp_path, benchsel):
+    rows = benchsel("results", str(synthetic_store), "--json")
+    assert rows.code == 0, rows.output
+    by_id = {r["arch_id"]: r for r in rows.report()}
+    assert set(by_id) == {"rtmdet-tiny", "dino-4scale-r50"}
+    assert by_id["rtmdet-tiny"]["status"] == "ok" and by_id["rtmdet-tiny"]["bbox_AP"] == 0.4
+    assert by_id["dino-4scale-r50"]["status"] == "failed"
+    table = tmp_path / "r.csv"
+    written = benchsel("results", str(synthetic_store), "--csv", str(table))
+    assert written.code == 0, written.output
+    assert "wrote 2 rows" in written.stdout
+    with table.open(newline="") as f:
+        assert sorted(r["arch_id"] for r in csv.DictReader(f)) == ["dino-4scale-r50", "rtmdet-tiny"]
+
+
+def test_results_of_a_missing_file_is_a_clean_error(tmp_path, benchsel):
+    result = benchsel("results", str(tmp_path / "none.sqlite"))
+    assert result.code == 1
+    assert result.stderr.startswith("error: ") and "not found" in result.stderr
+    assert not (tmp_path / "none.sqlite").exists()
+
+
+def test_report_writes_html(synthetic_store, tmp_path, benchsel):
+    out = tmp_path / "reports" / "r.html"
+    result = benchsel("report", str(synthetic_store), "-o", str(out))
+    assert result.code == 0, result.output
+    assert f"wrote {out}" in result.stdout
+    assert out.read_text().startswith("<!DOCTYPE html>")
+
+
+def test_report_of_a_missing_file_is_a_clean_error(tmp_path, benchsel):
+    result = benchsel("report", str(tmp_path / "none.sqlite"), "-o", str(tmp_path / "r.html"))
+    assert result.code == 1
+    assert result.stderr.startswith("error: ") and "not found" in result.stderr
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_flops_of_an_unknown_id_is_a_clean_error(benchsel):
+    result = benchsel("flops", "rtmdet-tiyn")
+    assert result.code == 1
+    assert result.stderr.startswith("error: unknown architecture 'rtmdet-tiyn'")
+    assert "Did you mean: rtmdet-tiny" in result.stderr

@@ -127,8 +127,9 @@ def _read_segments(
         if cid not in cats:
             issues.error(ann_file, f"category id {cid} is not in the category list", rec.id, sid)
             continue
+        json_area = float(info.get("area", 0) or 0) or None
         seen[sid] = Segment(
-            sid, label_of[cid], bool(info.get("iscrowd", 0)), float(info.get("area", 0) or 0)
+            sid, label_of[cid], bool(info.get("iscrowd", 0)), json_area or 0.0, json_area=json_area
         )
     png = rec.panoptic_file
     assert png is not None

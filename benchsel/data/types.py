@@ -98,8 +98,9 @@ class Segment:
     id: int
     label: int
     iscrowd: bool = False
-    area: float = 0.0
+    area: float = 0.0  # pixels in the PNG
     box: tuple[float, float, float, float] | None = None  # xyxy
+    json_area: float | None = None  # the annotation's own `area` (panopticapi's IoU uses it)
 
 
 @dataclass

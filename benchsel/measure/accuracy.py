@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -376,11 +377,13 @@ class PanopticEvaluator:
     def process(
         self,
         gt_ids: np.ndarray,
-        gt_segments: list[tuple[int, int, bool]],
+        gt_segments: Sequence[tuple[int, int, bool] | tuple[int, int, bool, float | None]],
         pred: PanopticPrediction,
         image_id: int | None = None,
     ) -> None:
-        """One image: GT id map with (id, label, iscrowd) segments, and the prediction.
+        """One image: GT id map with (id, label, iscrowd[, json area]) segments, and the
+        prediction. As panopticapi, a ground-truth segment's area in the IoU's union is its
+        json ``area`` when given (predictions: their pixel count).
 
         ``image_id`` names the image in ``state`` (default: its position, from 0).
         """
@@ -389,10 +392,13 @@ class PanopticEvaluator:
         if pred_ids.shape != gt_ids.shape:
             raise ValueError(f"prediction {pred_ids.shape} and ground truth {gt_ids.shape} differ")
         gt_ids = gt_ids.astype(np.int64)
-        gt_info = {sid: (label, crowd) for sid, label, crowd in gt_segments}
+        gt_info = {seg[0]: (seg[1], seg[2]) for seg in gt_segments}
         pred_info = {s.id: s.label for s in pred.segments}
         ids, counts = np.unique(gt_ids, return_counts=True)
         gt_area = dict(zip(ids.tolist(), counts.tolist(), strict=True))
+        for seg in gt_segments:  # panopticapi: the json area, where the json gives one
+            if len(seg) > 3 and seg[3] and seg[0] in gt_area:
+                gt_area[seg[0]] = seg[3]
         ids, counts = np.unique(pred_ids, return_counts=True)
         pred_area = dict(zip(ids.tolist(), counts.tolist(), strict=True))
         joint, counts = np.unique(gt_ids * OFFSET + pred_ids, return_counts=True)

@@ -80,7 +80,7 @@ def evaluate_model(
         if isinstance(pred, PanopticPrediction):
             assert pan is not None and sem is not None and im.panoptic_file is not None
             ids = read_segment_png(im.panoptic_file)
-            segments = [(s.id, s.label, s.iscrowd) for s in im.segments]
+            segments = [(s.id, s.label, s.iscrowd, s.json_area) for s in im.segments]
             pan.process(ids, segments, pred, image_id=im.id)
             sem.process(semantic_label_map(subset, im), _to_semantic(pred), image_id=im.id)
         elif isinstance(pred, SemanticMap):

@@ -105,7 +105,8 @@ def score_panoptic(ds: Dataset, pred: Path) -> dict[str, float]:
         assert im.panoptic_file is not None
         gt_ids = read_segment_png(im.panoptic_file)
         prediction = PanopticPrediction(pred_map, segments)
-        evaluator.process(gt_ids, [(s.id, s.label, s.iscrowd) for s in im.segments], prediction)
+        gt_segments = [(s.id, s.label, s.iscrowd, s.json_area) for s in im.segments]
+        evaluator.process(gt_ids, gt_segments, prediction)
         gt_sem = panoptic_to_semantic(
             PanopticPrediction(gt_ids, [PanopticSegment(s.id, s.label, False) for s in im.segments])
         )

@@ -242,6 +242,7 @@ def _decide(feasible: list[Option], task: str) -> tuple[str, Option | None, list
     native = [o for o in signal if o.measured_task == task]
     leader = (native or signal)[0]
     tied: list[Option] = []
+    richer: list[Option] = []
     runner: tuple[Option, Comparison | None] | None = None
     for o in feasible:
         if o is leader:
@@ -251,6 +252,7 @@ def _decide(feasible: list[Option], task: str) -> tuple[str, Option | None, list
             continue
         if o.measured_task != task and (o.accuracy or 0) >= (leader.accuracy or 0):
             o.reasons = [explain.start_simple(o, leader)]
+            richer.append(o)
             continue
         cmp = _compare(leader, o, samples)
         if _clearly_better(leader, o, cmp):
@@ -260,8 +262,9 @@ def _decide(feasible: list[Option], task: str) -> tuple[str, Option | None, list
             tied.append(o)
             o.reasons = [explain.indistinguishable(o, leader, cmp)]
     unknown = [o for o in signal if _has_signal(o, samples) is None]
+    start_simple = [explain.richer_task_scores_higher(o, task) for o in richer[:1]]
     if not tied:
-        reasons = [explain.winner(leader)]
+        reasons = [explain.winner(leader), *start_simple]
         if runner is not None:
             reasons.append(explain.clear_margin(leader, *runner))
         if unknown:
@@ -272,7 +275,8 @@ def _decide(feasible: list[Option], task: str) -> tuple[str, Option | None, list
     for o in group:
         if o is not best:
             o.reasons = [explain.tie_lost(o, best)]
-    return "tie", best, [o.id for o in group if o is not best], explain.tie(group, best, leader)
+    reasons = [*explain.tie(group, best, leader), *start_simple]
+    return "tie", best, [o.id for o in group if o is not best], reasons
 
 
 def _tie_break_key(o: Option) -> tuple[float, float, float]:

@@ -100,6 +100,13 @@ def winner(best: Option) -> str:
     )
 
 
+def richer_task_scores_higher(o: Option, task: str) -> str:
+    return (
+        f"{o.name} scores higher ({o.accuracy:.3f}) but needs {o.measured_task} labels; "
+        f"a {task} model meets the need, so start simple."
+    )
+
+
 def clear_margin(best: Option, runner: Option, cmp: Comparison | None) -> str:
     return (
         f"It is better than the runner-up {runner.name} ({runner.accuracy:.3f}) beyond the "

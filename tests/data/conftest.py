@@ -1,47 +1,29 @@
-"""Run the installed ``benchsel`` console script, as a user does, in a subprocess."""
+"""Fixtures of the data tests: OpenMMLab's own dataset classes over the files benchsel writes."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-BENCHSEL = Path(sys.executable).with_name("benchsel")
 
+def _build_dataset(cfg: dict[str, Any], scope: str, pipeline: list[dict[str, Any]]) -> Any:
+    from mmengine.registry import DefaultScope
 
-@dataclass
-class CliResult:
-    """Exit code and stdout + stderr of one command."""
-
-    code: int
-    stdout: str
-    output: str
-
-    def report(self) -> dict[str, Any]:
-        """The ``--json`` report on stdout."""
-        return json.loads(self.stdout)
-
-
-def _run(*args: str) -> CliResult:
-    env = {**os.environ, "COLUMNS": "400", "NO_COLOR": "1"}  # rich wraps long lines at 80
-    proc = subprocess.run(
-        [str(BENCHSEL), *args], capture_output=True, text=True, timeout=300, env=env
-    )
-    output = proc.stdout + proc.stderr
-    assert "Traceback" not in output, output
-    return CliResult(proc.returncode, proc.stdout, output)
+    cfg = {**cfg, "pipeline": pipeline, "serialize_data": False}
+    if scope == "mmdet":
+        from mmdet.registry import DATASETS
+        from mmdet.utils import register_all_modules
+    else:
+        from mmseg.registry import DATASETS
+        from mmseg.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    with DefaultScope.overwrite_default_scope(scope):
+        return DATASETS.build(cfg)
 
 
 @pytest.fixture
-def benchsel() -> Callable[..., CliResult]:
-    """``benchsel(*args)`` runs the console script; a traceback in its output fails the test."""
-    if not BENCHSEL.is_file():
-        pytest.fail(f"console script {BENCHSEL} is not installed (run `make install`)")
-    return _run
+def build_mm_dataset() -> Callable[[dict[str, Any], str, list[dict[str, Any]]], Any]:
+    """``build_mm_dataset(dataset_cfg, "mmdet" | "mmseg", pipeline)``: the package's dataset."""
+    return _build_dataset

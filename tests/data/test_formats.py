@@ -12,7 +12,6 @@ from benchsel.data import detect_format, load_data
 from benchsel.data.coco_panoptic import read_segment_png
 from benchsel.data.masks import read_label_png
 from benchsel.data.sample import CLASSES, THINGS, generate_sample
-from tests.conftest import shared_data
 
 
 @pytest.fixture(scope="module")
@@ -110,8 +109,8 @@ def test_seeded_split_and_nested_fractions(sample):
 # Real data beside the project (skipped when ../shared/data is absent).
 
 
-def test_real_coco_tiny_counts():
-    loaded = load_data(shared_data("coco_tiny"))
+def test_real_coco_tiny_counts(coco_tiny):
+    loaded = load_data(coco_tiny)
     assert loaded.ok
     train, val = loaded.splits["train"], loaded.splits["val"]
     assert (len(train.images), len(val.images)) == (80, 80)
@@ -123,17 +122,17 @@ def test_real_coco_tiny_counts():
     assert len(train.classes) == 80
 
 
-def test_real_camvid_loads_with_void_ignored():
+def test_real_camvid_loads_with_void_ignored(camvid_val):
     names = "Sky,Building,Pole,Road,Pavement,Tree,SignSymbol,Fence,Car,Pedestrian,Bicyclist"
-    loaded = load_data(shared_data("camvid_val"), classes=names.split(","), ignore_index=11)
+    loaded = load_data(camvid_val, classes=names.split(","), ignore_index=11)
     assert loaded.ok, [str(i) for i in loaded.issues.errors]
     val = loaded.splits["val"]
     assert len(val.images) == 101
     assert (val.images[0].width, val.images[0].height) == (480, 360)
 
 
-def test_real_panoptic_sample_segments():
-    loaded = load_data(shared_data("panoptic_sample") / "panoptic_examples.json")
+def test_real_panoptic_sample_segments(panoptic_sample):
+    loaded = load_data(panoptic_sample / "panoptic_examples.json")
     assert loaded.ok
     ds = loaded.splits["all"]
     assert sorted(len(im.segments) for im in ds.images) == [18, 32]

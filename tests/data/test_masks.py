@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,6 @@ from PIL import Image
 
 from benchsel.data import load_data
 from benchsel.data.openmmlab import write_split
-from tests.data.test_openmmlab import _build
 
 CLASSES = ("bg", "road", "car")
 IMAGE_TYPES = {"a": ".jpg", "b": ".png", "c": ".bmp", "d": ".tif"}
@@ -75,13 +75,13 @@ def test_two_images_with_one_name_is_an_error(tmp_path, benchsel):
     ) in result.output
 
 
-def _mmseg_items(split_cfg: dict) -> list[dict]:
+def _mmseg_items(build_mm_dataset: Callable, split_cfg: dict) -> list[dict]:
     pipeline = [{"type": "LoadImageFromFile"}, {"type": "LoadAnnotations"}]
-    mm = _build(split_cfg, "mmseg", pipeline)
+    mm = build_mm_dataset(split_cfg, "mmseg", pipeline)
     return [mm[i] for i in range(len(mm))]
 
 
-def test_mixed_types_load_in_mmseg(tmp_path):
+def test_mixed_types_load_in_mmseg(tmp_path, build_mm_dataset):
     import cv2
 
     maps = _mask_folder(tmp_path / "data")
@@ -89,14 +89,14 @@ def test_mixed_types_load_in_mmseg(tmp_path):
     assert not loaded.issues.errors
     ds = loaded.splits["all"]
     split = write_split(ds, "semantic", tmp_path / "work", "val", for_training=False)
-    items = _mmseg_items(split.dataset_cfg)
+    items = _mmseg_items(build_mm_dataset, split.dataset_cfg)
     assert len(items) == len(ds.images) == 4
     for im, item in zip(ds.images, items, strict=True):
         np.testing.assert_array_equal(item["img"], cv2.imread(str(im.file), cv2.IMREAD_COLOR))
         np.testing.assert_array_equal(item["gt_seg_map"], maps[im.file.stem])
 
 
-def test_train_and_val_with_the_same_ids_stay_apart(tmp_path):
+def test_train_and_val_with_the_same_ids_stay_apart(tmp_path, build_mm_dataset):
     """CamVid layout: both splits number their images from 0; neither may replace the other."""
     import cv2
 
@@ -111,7 +111,7 @@ def test_train_and_val_with_the_same_ids_stay_apart(tmp_path):
         for name in ("train", "val")
     }
     for name, maps in (("train", train), ("val", val)):
-        items = _mmseg_items(written[name].dataset_cfg)
+        items = _mmseg_items(build_mm_dataset, written[name].dataset_cfg)
         for im, item in zip(loaded.splits[name].images, items, strict=True):
             np.testing.assert_array_equal(item["img"], cv2.imread(str(im.file), cv2.IMREAD_COLOR))
             np.testing.assert_array_equal(item["gt_seg_map"], maps[im.file.stem])

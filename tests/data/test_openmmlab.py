@@ -17,29 +17,14 @@ def sample(tmp_path_factory):
     return root, load_data(root, "coco_panoptic").splits["all"]
 
 
-def _build(cfg, scope, pipeline):
-    from mmengine.registry import DefaultScope
-
-    cfg = {**cfg, "pipeline": pipeline, "serialize_data": False}
-    if scope == "mmdet":
-        from mmdet.registry import DATASETS
-        from mmdet.utils import register_all_modules
-    else:
-        from mmseg.registry import DATASETS
-        from mmseg.utils import register_all_modules
-    register_all_modules(init_default_scope=False)
-    with DefaultScope.overwrite_default_scope(scope):
-        return DATASETS.build(cfg)
-
-
-def test_instances_load_in_mmdet_with_polygon_masks(sample, tmp_path):
+def test_instances_load_in_mmdet_with_polygon_masks(sample, tmp_path, build_mm_dataset):
     _, ds = sample
     split = write_split(ds, "instance", tmp_path, "train", for_training=True)
     pipeline = [
         {"type": "LoadImageFromFile"},
         {"type": "LoadAnnotations", "with_bbox": True, "with_mask": True, "poly2mask": False},
     ]
-    mm = _build(split.dataset_cfg, "mmdet", pipeline)
+    mm = build_mm_dataset(split.dataset_cfg, "mmdet", pipeline)
     assert len(mm) == 6
     item = mm[0]
     n = len(ds.images[0].instances)
@@ -47,11 +32,11 @@ def test_instances_load_in_mmdet_with_polygon_masks(sample, tmp_path):
     assert not item["gt_ignore_flags"].any()  # RLE became polygons, none ignored
 
 
-def test_panoptic_loads_in_mmdet_with_masks_and_segmentation(sample, tmp_path):
+def test_panoptic_loads_in_mmdet_with_masks_and_segmentation(sample, tmp_path, build_mm_dataset):
     _, ds = sample
     split = write_split(ds, "panoptic", tmp_path, "train", for_training=True)
     pipeline = [{"type": "LoadImageFromFile"}, {"type": "LoadPanopticAnnotations"}]
-    mm = _build(split.dataset_cfg, "mmdet", pipeline)
+    mm = build_mm_dataset(split.dataset_cfg, "mmdet", pipeline)
     item = mm[0]
     things = [s for s in ds.images[0].segments if s.label < ds.num_things]
     assert len(item["gt_masks"]) == len(things)
@@ -60,11 +45,11 @@ def test_panoptic_loads_in_mmdet_with_masks_and_segmentation(sample, tmp_path):
     assert labels <= set(range(len(ds.classes)))
 
 
-def test_semantic_loads_in_mmseg(sample, tmp_path):
+def test_semantic_loads_in_mmseg(sample, tmp_path, build_mm_dataset):
     _, ds = sample
     split = write_split(ds, "semantic", tmp_path, "val", for_training=False)
     pipeline = [{"type": "LoadImageFromFile"}, {"type": "LoadAnnotations"}]
-    mm = _build(split.dataset_cfg, "mmseg", pipeline)
+    mm = build_mm_dataset(split.dataset_cfg, "mmseg", pipeline)
     assert len(mm) == 6
     seg = mm[0]["gt_seg_map"]
     assert seg.shape == (64, 64) and seg.max() < len(ds.classes)

@@ -14,9 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from benchsel.cli import app
 from benchsel.store import ResultsStore, TrialRecord
 
 pytestmark = pytest.mark.slow
@@ -48,12 +46,6 @@ def _suite(tmp_path: Path, candidates: list[dict], iterations: int = 2) -> Path:
     return path
 
 
-def _cli(*args: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "benchsel", *args], capture_output=True, text=True, timeout=900, **kw
-    )
-
-
 def _trials(tmp_path: Path) -> list[TrialRecord]:
     with ResultsStore(tmp_path / "out" / "t.sqlite") as store:
         assert store.integrity_ok()
@@ -83,10 +75,10 @@ def _wait_for(predicate, timeout=300.0, every=0.2):
     raise AssertionError("timed out waiting")
 
 
-def test_kill_9_of_a_trial_is_a_failed_row_and_a_rerun_completes(tmp_path):
+def test_kill_9_of_a_trial_is_a_failed_row_and_a_rerun_completes(tmp_path, benchsel):
     path = _suite(tmp_path, [RTMDET], iterations=400)
     driver = subprocess.Popen(
-        [sys.executable, "-m", "benchsel", "run", str(path)],
+        [str(benchsel.script), "run", str(path)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -97,6 +89,7 @@ def test_kill_9_of_a_trial_is_a_failed_row_and_a_rerun_completes(tmp_path):
     os.kill(pid, signal.SIGKILL)
     out, _ = driver.communicate(timeout=300)
     assert driver.returncode == 2, out
+    assert "Traceback" not in out, out
     (trial,) = _trials(tmp_path)
     assert trial.status == "failed" and "killed by signal 9" in trial.error
 
@@ -104,8 +97,8 @@ def test_kill_9_of_a_trial_is_a_failed_row_and_a_rerun_completes(tmp_path):
     short = yaml.safe_load(path.read_text())
     short["training"]["iterations"] = 2
     path.write_text(yaml.safe_dump(short))
-    rerun = _cli("run", str(path))
-    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    rerun = benchsel("run", str(path), timeout=900)
+    assert rerun.code == 0, rerun.output
     statuses = sorted(t.status for t in _trials(tmp_path))
     assert statuses == ["failed", "ok"]  # the 400-iteration spec stays failed, no duplicate
 
@@ -186,43 +179,37 @@ def test_full_disk_while_writing_results(tmp_path):
         assert len(store.trials()) == saved  # every committed trial is intact
 
 
-def test_full_disk_while_writing_the_report(tmp_path):
-    from tests.report.test_render import _synthetic_store
-
-    store = _synthetic_store(tmp_path / "r.sqlite")
+def test_full_disk_while_writing_the_report(synthetic_store, tmp_path, benchsel):
     report = tmp_path / "report.html"
     report.write_text("previous report")
-    result = subprocess.run(
-        [sys.executable, "-m", "benchsel", "report", str(store), "-o", str(report)],
-        capture_output=True,
-        text=True,
-        preexec_fn=_limited(1_000_000),
-        timeout=300,
+    result = benchsel(
+        "report", str(synthetic_store), "-o", str(report), preexec_fn=_limited(1_000_000)
     )
-    assert result.returncode == 1
-    assert "cannot write the report" in result.stderr and "Traceback" not in result.stderr
+    assert result.code == 1, result.output
+    assert result.stderr.startswith("error: ") and "cannot write the report" in result.stderr
     assert report.read_text() == "previous report"
     assert not list(tmp_path.glob("*.tmp"))
 
 
-def test_two_runs_on_one_store(tmp_path):
+def test_two_runs_on_one_store(tmp_path, benchsel):
     path = _suite(tmp_path, [UNET], iterations=60)
     first = subprocess.Popen(
-        [sys.executable, "-m", "benchsel", "run", str(path)],
+        [str(benchsel.script), "run", str(path)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
     _wait_for(lambda: list((tmp_path / "out" / "trials").glob("*/spec.json")))
-    second = _cli("run", str(path))
-    assert second.returncode == 1
+    second = benchsel("run", str(path), timeout=900)
+    assert second.code == 1, second.output
     assert "in use by another benchsel run" in second.stderr
     out, _ = first.communicate(timeout=600)
     assert first.returncode == 0, out
+    assert "Traceback" not in out, out
     assert [t.status for t in _trials(tmp_path)] == ["ok"]
 
 
-def test_nothing_is_written_outside_the_output_folder(tmp_path):
+def test_nothing_is_written_outside_the_output_folder(tmp_path, benchsel):
     data = tmp_path / "data"
     from benchsel.data.sample import generate_sample
 
@@ -245,31 +232,42 @@ def test_nothing_is_written_outside_the_output_folder(tmp_path):
         }
 
     before = outside()
-    result = _cli("run", str(tmp_path / "suite.yaml"))
-    assert result.returncode == 0, result.stdout + result.stderr
+    result = benchsel("run", str(tmp_path / "suite.yaml"), timeout=900)
+    assert result.code == 0, result.output
     assert outside() == before
     assert (tmp_path / "out" / "t.sqlite").is_file()
 
 
-def test_doctor_reports_and_exits_nonzero_when_broken(monkeypatch):
-    runner = CliRunner()
-    ok = runner.invoke(app, ["doctor"])
-    assert ok.exit_code == 0, ok.output
-    assert "ok   mmcv compiled ops" in ok.output and "installation OK" in ok.output
-
-    from benchsel import doctor
-
-    monkeypatch.setattr(
-        doctor,
-        "check_mmcv_ops",
-        lambda: doctor.Check("mmcv compiled ops", False, "ImportError: mmcv._ext", "rebuild mmcv"),
-    )
-    broken = runner.invoke(app, ["doctor"])
-    assert broken.exit_code == 1
-    assert "FAIL mmcv compiled ops" in broken.output and "fix: rebuild mmcv" in broken.output
+# Loaded at interpreter start (PYTHONPATH): mmcv as installed without its compiled ops.
+WITHOUT_MMCV_OPS = """
+import sys
 
 
-def test_hostile_checkpoint_in_a_suite_never_runs(tmp_path):
+class _NoCompiledOps:
+    def find_spec(self, name, path=None, target=None):
+        if name == "mmcv._ext":
+            raise ModuleNotFoundError("No module named 'mmcv._ext'", name=name)
+        return None
+
+
+sys.meta_path.insert(0, _NoCompiledOps())
+"""
+
+
+def test_doctor_reports_and_exits_nonzero_when_broken(tmp_path, benchsel):
+    ok = benchsel("doctor")
+    assert ok.code == 0, ok.output
+    assert "ok   mmcv compiled ops" in ok.stdout and "installation OK" in ok.stdout
+
+    (tmp_path / "sitecustomize.py").write_text(WITHOUT_MMCV_OPS)
+    broken = benchsel("doctor", env={"PYTHONPATH": str(tmp_path)})
+    assert broken.code == 1, broken.output
+    assert "FAIL mmcv compiled ops" in broken.stdout, broken.output
+    assert "No module named 'mmcv._ext'" in broken.stdout
+    assert "\n     fix: " in broken.stdout and "problem(s) to fix" in broken.stdout
+
+
+def test_hostile_checkpoint_in_a_suite_never_runs(tmp_path, benchsel):
     import torch
 
     marker = tmp_path / "pwned"
@@ -281,8 +279,8 @@ def test_hostile_checkpoint_in_a_suite_never_runs(tmp_path):
     ckpt = tmp_path / "evil.pth"
     torch.save({"state_dict": {}, "meta": Payload()}, ckpt)
     path = _suite(tmp_path, [{**RTMDET, "checkpoint": str(ckpt)}])
-    result = _cli("run", str(path))
-    assert result.returncode == 2
+    result = benchsel("run", str(path), timeout=900)
+    assert result.code == 2, result.output
     (trial,) = _trials(tmp_path)
     assert trial.status == "failed" and "refused to load" in trial.error
     assert not marker.exists()

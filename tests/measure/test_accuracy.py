@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
-from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from benchsel.data import load_data
 from benchsel.data.coco_panoptic import id2rgb
-from benchsel.data.types import Dataset, ImageRecord, Instance
 from benchsel.measure.accuracy import (
     COCO_STAT_NAMES,
     CocoEvaluator,
@@ -26,112 +24,20 @@ from benchsel.measure.accuracy import (
     coco_ground_truth,
 )
 from benchsel.predictions import Detections, PanopticPrediction, PanopticSegment, SemanticMap
-from tests.conftest import shared_data
+from tests.measure.cases import (
+    _oracle_semantic,
+    _perturb,
+    _pycocotools,
+    _random_case,
+    _random_dets,
+    _random_panoptic,
+)
 
 # ---------------------------------------------------------------- COCO box / mask AP
 
 
-def _pycocotools(gt: dict, results: list, iou_type: str) -> np.ndarray:
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco_gt = COCO()
-        coco_gt.dataset = copy.deepcopy(gt)
-        coco_gt.createIndex()
-        if results:
-            coco_dt = coco_gt.loadRes(copy.deepcopy(results))
-        else:
-            coco_dt = COCO()
-            coco_dt.dataset = {
-                "images": gt["images"],
-                "categories": gt["categories"],
-                "annotations": [],
-            }
-            coco_dt.createIndex()
-        ev = COCOeval(coco_gt, coco_dt, iou_type)
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
-    return np.asarray(ev.stats)
-
-
 def _ours(stats: dict, iou_type: str) -> np.ndarray:
     return np.asarray([stats[f"{iou_type}_{n}"] for n in COCO_STAT_NAMES])
-
-
-def _random_case(
-    seed: int, n_images=6, classes=("a", "b", "c", "d"), crowd=True, gt_classes=(0, 1, 2), size=200
-):
-    """GT with objects in all size buckets (and crowd), classes absent from GT."""
-    rng = np.random.default_rng(seed)
-    images = []
-    aid = 0
-    for i in range(1, n_images + 1):
-        rec = ImageRecord(i, None, size, size)  # type: ignore[arg-type]
-        for _ in range(int(rng.integers(0, 8))):
-            aid += 1
-            side = float(np.exp(rng.uniform(np.log(6), np.log(150))))
-            x, y = rng.uniform(0, size - side, 2)
-            w, h = side * rng.uniform(0.6, 1.0), side * rng.uniform(0.6, 1.0)
-            poly = [[x, y, x + w, y, x + w, y + h, x, y + h * 0.7]]
-            is_crowd = crowd and rng.random() < 0.1
-            seg = poly
-            if is_crowd:
-                m = np.zeros((size, size), np.uint8)
-                m[int(y) : int(y + h), int(x) : int(x + w)] = 1
-                seg = mask_utils.encode(np.asfortranarray(m))
-            label = int(rng.choice(gt_classes))
-            rec.instances.append(Instance(aid, label, (x, y, x + w, y + h), w * h, seg, is_crowd))
-        images.append(rec)
-    for k, side in enumerate((12.0, 60.0, 130.0)):  # one object per COCO size bucket
-        aid += 1
-        x = y = 20.0 * k
-        poly = [[x, y, x + side, y, x + side, y + side, x, y + side]]
-        images[0].instances.append(
-            Instance(
-                aid, gt_classes[k % len(gt_classes)], (x, y, x + side, y + side), side * side, poly
-            )
-        )
-    if crowd:  # and one crowd region (RLE), as in real COCO
-        aid += 1
-        m = np.zeros((size, size), np.uint8)
-        m[100:160, 100:180] = 1
-        rle = mask_utils.encode(np.asfortranarray(m))
-        images[-1].instances.append(
-            Instance(aid, gt_classes[0], (100, 100, 180, 160), 4800.0, rle, True)
-        )
-    return Dataset("rand", "coco", None, list(classes), len(classes), images)  # type: ignore[arg-type]
-
-
-def _random_dets(
-    ds: Dataset, seed: int, per_image=(0, 30), with_masks=False, pred_classes=(0, 1, 3)
-) -> dict[int, Detections]:
-    """Jittered copies of GT plus random boxes; class 3 never in GT, class 2 never predicted."""
-    rng = np.random.default_rng(seed)
-    out = {}
-    for im in ds.images:
-        boxes, labels = [], []
-        for inst in im.instances:
-            if rng.random() < 0.8:
-                jitter = rng.normal(0, 4, 4)
-                boxes.append(np.asarray(inst.box) + jitter)
-                label = inst.label if rng.random() < 0.85 else int(rng.choice(pred_classes))
-                labels.append(label if label in pred_classes else pred_classes[0])
-        for _ in range(int(rng.integers(*per_image))):
-            x, y = rng.uniform(0, im.width - 10, 2)
-            w, h = rng.uniform(4, 120, 2)
-            boxes.append([x, y, x + w, y + h])
-            labels.append(int(rng.choice(pred_classes)))
-        b = np.clip(np.asarray(boxes, np.float32).reshape(-1, 4), 0, im.width)
-        b[:, 2:] = np.maximum(b[:, 2:], b[:, :2] + 1)
-        masks = None
-        if with_masks:
-            masks = np.zeros((len(b), im.height, im.width), bool)
-            for k, (x1, y1, x2, y2) in enumerate(b.astype(int)):
-                masks[k, y1:y2, x1:x2] = True
-                masks[k, y1 : y1 + max(1, (y2 - y1) // 4), x1 : x1 + max(1, (x2 - x1) // 3)] = False
-        out[im.id] = Detections(
-            b, rng.random(len(b)).astype(np.float32), np.asarray(labels, np.int64), masks
-        )
-    return out
 
 
 def _score(ds, dets, iou_type):
@@ -198,8 +104,8 @@ def test_more_than_100_detections_are_capped_like_pycocotools():
 
 
 @pytest.mark.parametrize("iou_type", ["bbox", "segm"])
-def test_coco_api_fixture_scores_exactly_as_pycocotools(iou_type):
-    root = shared_data("coco_val2014_100")
+def test_coco_api_fixture_scores_exactly_as_pycocotools(coco_val2014_100, iou_type):
+    root = coco_val2014_100
     gt_file = root / "instances_val2014_100.json"
     res_file = root / f"instances_val2014_fake{iou_type}100_results.json"
     loaded = load_data(gt_file, check_images=False)
@@ -216,27 +122,6 @@ def test_coco_api_fixture_scores_exactly_as_pycocotools(iou_type):
 
 
 # ---------------------------------------------------------------- semantic
-
-
-def _oracle_semantic(gts, preds, n, ignore):
-    """Per-class IoU by direct counting, independent of the confusion matrix."""
-    inter = np.zeros(n)
-    union = np.zeros(n)
-    gt_area = np.zeros(n)
-    pred_area = np.zeros(n)
-    for g, p in zip(gts, preds, strict=True):
-        keep = g != ignore
-        for c in range(n):
-            gc, pc = (g == c) & keep, (p == c) & keep
-            inter[c] += (gc & pc).sum()
-            union[c] += (gc | pc).sum()
-            gt_area[c] += gc.sum()
-            pred_area[c] += pc.sum()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        iou = inter / union
-        acc = inter / gt_area
-        dice = 2 * inter / (gt_area + pred_area)
-    return iou, acc, dice, inter.sum() / gt_area.sum()
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -284,48 +169,52 @@ def test_semantic_void_predictions_count_as_misses():
 # ---------------------------------------------------------------- panoptic
 
 
-def _random_panoptic(rng, h=40, w=48, n_things=2, n_stuff=2):
-    """GT id map with stuff bands, thing boxes, a crowd region and void pixels."""
-    ids = np.zeros((h, w), np.int64)
-    segs = []
-    sid = 1
-    for k in range(n_stuff):
-        ids[k * h // n_stuff : (k + 1) * h // n_stuff] = sid
-        segs.append((sid, n_things + k, False))
-        sid += 1
-    for _ in range(int(rng.integers(1, 5))):
-        y, x = rng.integers(0, h - 8), rng.integers(0, w - 8)
-        ids[y : y + int(rng.integers(4, 14)), x : x + int(rng.integers(4, 14))] = sid
-        segs.append((sid, int(rng.integers(0, n_things)), bool(rng.random() < 0.15)))
-        sid += 1
-    ids[rng.random((h, w)) < 0.03] = 0  # void
-    present = set(np.unique(ids).tolist())
-    return ids, [s for s in segs if s[0] in present]
+def _panopticapi(root: Path) -> tuple[dict[str, dict], dict[int, dict], set[int]]:
+    """panopticapi on ``root/{gt,pred}.json`` and their PNG folders ``root/{gt,pred}/``.
+
+    The steps of its ``pq_compute`` on one core (no process pool), keeping its ``PQStat``: the
+    summary per All / Things / Stuff, the per-class dict (every category; a category with no
+    segment in ground truth or prediction gets a placeholder 0.0 and is left out of the means),
+    and the category ids it counts (tp + fp + fn > 0).
+    """
+    from panopticapi.evaluation import pq_compute_single_core
+
+    gt = json.loads((root / "gt.json").read_text())
+    pred = {a["image_id"]: a for a in json.loads((root / "pred.json").read_text())["annotations"]}
+    categories = {c["id"]: c for c in gt["categories"]}
+    matched = [(a, pred[a["image_id"]]) for a in gt["annotations"]]
+    stat = pq_compute_single_core(0, matched, str(root / "gt"), str(root / "pred"), categories)
+    summary = {
+        name: stat.pq_average(categories, isthing=isthing)[0]
+        for name, isthing in (("All", None), ("Things", True), ("Stuff", False))
+    }
+    per_class = stat.pq_average(categories, isthing=None)[1]
+    counted = {c for c in categories if stat[c].tp + stat[c].fp + stat[c].fn > 0}
+    return summary, per_class, counted
 
 
-def _perturb(rng, ids, segs, n_classes):
-    pred = ids.copy()
-    pred = np.roll(pred, int(rng.integers(-2, 3)), axis=int(rng.integers(0, 2)))
-    labels = {}
-    for sid, label, _ in segs:
-        r = rng.random()
-        if r < 0.1:
-            pred[pred == sid] = 0  # missed
-            continue
-        labels[sid] = label if r < 0.85 else int(rng.integers(0, n_classes))
-    y, x = rng.integers(0, ids.shape[0] - 6), rng.integers(0, ids.shape[1] - 6)
-    pred[y : y + 5, x : x + 5] = 999  # a spurious segment
-    labels[999] = int(rng.integers(0, n_classes))
-    present = set(np.unique(pred).tolist())
-    return pred, {k: v for k, v in labels.items() if k in present}
+def _assert_panoptic_agrees(ours: dict[str, float], root: Path, names: dict[int, str]) -> None:
+    """benchsel's PQ / SQ / RQ and its per-class PQ (keys and values) equal panopticapi's."""
+    ref, per_class, counted = _panopticapi(root)
+    for name, suffix in (("All", ""), ("Things", "_th"), ("Stuff", "_st")):
+        assert ours["PQ" + suffix] == pytest.approx(ref[name]["pq"], abs=1e-12)
+        assert ours["SQ" + suffix] == pytest.approx(ref[name]["sq"], abs=1e-12)
+        assert ours["RQ" + suffix] == pytest.approx(ref[name]["rq"], abs=1e-12)
+    assert set(per_class) == set(names), "panopticapi lists every category"
+    ours_per_class = {k.removeprefix("PQ/"): v for k, v in ours.items() if k.startswith("PQ/")}
+    assert set(ours_per_class) == {names[c] for c in counted}, "classes differ from panopticapi's"
+    for c in counted:
+        assert ours_per_class[names[c]] == pytest.approx(per_class[c]["pq"], abs=1e-12), names[c]
+
+
+# "water" is in the category list but never in ground truth or a prediction.
+PANOPTIC_CLASSES, PANOPTIC_THINGS = ["car", "person", "road", "sky", "water"], 2
 
 
 @pytest.mark.parametrize("seed", range(3))
 def test_panoptic_matches_panopticapi(seed, tmp_path, capsys):
-    from panopticapi.evaluation import pq_compute
-
     rng = np.random.default_rng(seed)
-    classes, n_things = ["car", "person", "road", "sky"], 2
+    classes, n_things = PANOPTIC_CLASSES, PANOPTIC_THINGS
     cats = [{"id": i + 1, "name": n, "isthing": int(i < n_things)} for i, n in enumerate(classes)]
     ev = PanopticEvaluator(classes, n_things)
     gt_anns, pred_anns = [], []
@@ -333,7 +222,7 @@ def test_panoptic_matches_panopticapi(seed, tmp_path, capsys):
         (tmp_path / d).mkdir()
     for image_id in range(1, 6):
         ids, segs = _random_panoptic(rng)
-        pred_ids, pred_labels = _perturb(rng, ids, segs, len(classes))
+        pred_ids, pred_labels = _perturb(rng, ids, segs, len(classes) - 1)  # never "water"
         name = f"{image_id}.png"
         Image.fromarray(id2rgb(ids)).save(tmp_path / "gt" / name)
         Image.fromarray(id2rgb(pred_ids)).save(tmp_path / "pred" / name)
@@ -370,25 +259,57 @@ def test_panoptic_matches_panopticapi(seed, tmp_path, capsys):
         json.dumps({"images": images, "annotations": gt_anns, "categories": cats})
     )
     (tmp_path / "pred.json").write_text(json.dumps({"annotations": pred_anns}))
-    ref = pq_compute(
-        str(tmp_path / "gt.json"),
-        str(tmp_path / "pred.json"),
-        str(tmp_path / "gt"),
-        str(tmp_path / "pred"),
+    _assert_panoptic_agrees(ev.evaluate(), tmp_path, {c["id"]: c["name"] for c in cats})
+    assert "PQ/water" not in ev.evaluate()
+
+
+def _one_image_panoptic(root: Path, car_json_area: int) -> dict[int, str]:
+    """A 20x20 image: a 10x10 car (100 pixels) on road, predicted exactly; the GT json gives the
+    car ``car_json_area``."""
+    ids = np.full((20, 20), 2)
+    ids[:10, :10] = 1
+    cats = [{"id": 1, "name": "car", "isthing": 1}, {"id": 2, "name": "road", "isthing": 0}]
+    segments = [
+        {"id": 1, "category_id": 1, "iscrowd": 0, "area": car_json_area},
+        {"id": 2, "category_id": 2, "iscrowd": 0, "area": 300},
+    ]
+    for name in ("gt", "pred"):
+        (root / name).mkdir()
+        Image.fromarray(id2rgb(ids)).save(root / name / "1.png")
+    image = {"id": 1, "file_name": "1.png", "width": 20, "height": 20}
+    ann = {"image_id": 1, "file_name": "1.png", "segments_info": segments}
+    (root / "gt.json").write_text(
+        json.dumps({"images": [image], "annotations": [ann], "categories": cats})
     )
-    ours = ev.evaluate()
-    for name, suffix in (("All", ""), ("Things", "_th"), ("Stuff", "_st")):
-        assert ours["PQ" + suffix] == pytest.approx(ref[name]["pq"], abs=1e-12)
-        assert ours["SQ" + suffix] == pytest.approx(ref[name]["sq"], abs=1e-12)
-        assert ours["RQ" + suffix] == pytest.approx(ref[name]["rq"], abs=1e-12)
-    for cat in cats:
-        key = f"PQ/{cat['name']}"
-        if key in ours:
-            assert ours[key] == pytest.approx(ref["per_class"][cat["id"]]["pq"], abs=1e-12)
+    pred_ann = {**ann, "segments_info": [{"id": 1, "category_id": 1}, {"id": 2, "category_id": 2}]}
+    (root / "pred.json").write_text(json.dumps({"annotations": [pred_ann]}))
+    return {c["id"]: c["name"] for c in cats}
 
 
-def test_panoptic_ground_truth_against_itself_is_perfect():
-    root = shared_data("panoptic_sample")
+def test_panoptic_png_area_agrees_with_panopticapi(tmp_path, capsys):
+    """The json ``area`` equals the PNG's pixel count, as in COCO: perfect, for both."""
+    from benchsel.measure.score_files import score_files
+
+    names = _one_image_panoptic(tmp_path, car_json_area=100)
+    ours = score_files("panoptic", tmp_path / "gt.json", tmp_path / "pred.json")
+    assert ours["PQ"] == ours["PQ/car"] == ours["PQ/road"] == 1.0
+    _assert_panoptic_agrees(ours, tmp_path, names)
+
+
+def test_panoptic_json_area_that_differs_from_the_png_is_used_like_panopticapi(tmp_path, capsys):
+    """The json says the car covers 300 pixels, its PNG 100. panopticapi's union for the exact
+    prediction is 100 + 300 - 100 = 300 (IoU 1/3: no match, a FN and a FP, PQ/car 0)."""
+    from benchsel.measure.score_files import score_files
+
+    names = _one_image_panoptic(tmp_path, car_json_area=300)
+    _, per_class, _ = _panopticapi(tmp_path)
+    assert per_class[1]["pq"] == 0.0 and per_class[2]["pq"] == 1.0  # what panopticapi does
+    ours = score_files("panoptic", tmp_path / "gt.json", tmp_path / "pred.json")
+    _assert_panoptic_agrees(ours, tmp_path, names)
+
+
+def test_panoptic_ground_truth_against_itself_is_perfect(panoptic_sample):
+    root = panoptic_sample
     ds = load_data(root / "panoptic_examples.json").splits["all"]
     from benchsel.data.coco_panoptic import read_segment_png
 

@@ -83,8 +83,14 @@ def test_deformable_attention_counts_the_same_on_cpu_and_cuda_paths(monkeypatch)
 
 
 @pytest.mark.parametrize("arch_id", ["rtmdet-tiny", "yolox-tiny", "ssdlite-mobilenetv2"])
-def test_catalog_measured_complexity_is_reproduced(arch_id):
-    """The catalog's `measured` figures (used by the prior) come from count_complexity."""
+def test_catalog_measured_complexity_regression_snapshot(arch_id):
+    """Regression snapshot: the catalog's `measured` params/GFLOPs are our own earlier run.
+
+    They are a snapshot of count_complexity (the prior ranks models by them), not a reference:
+    this test only catches drift in the counter or in the model builds. The tests against figures
+    from outside benchsel are test_published_figures_at_640 (OpenMMLab's published params/FLOPs)
+    and tests/catalog/test_registry.py (accuracy against the bundled metafiles).
+    """
     arch = CATALOG.get(arch_id)
     result = count_complexity(build_model(arch, ClassSpec.generic(80)))
     assert arch.measured is not None

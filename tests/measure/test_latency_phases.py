@@ -65,4 +65,3 @@ def test_forward_phase_is_part_of_predict(arch_id, rgb_image):
     assert forward, "the forward phase ran no module"
     extra = {m: (n, predict.get(m, 0)) for m, n in forward.items() if n > predict.get(m, 0)}
     assert not extra, f"forward feeds modules more than predict (forward, predict): {extra}"
-

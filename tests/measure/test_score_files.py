@@ -11,30 +11,25 @@ import numpy as np
 import pytest
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
-from typer.testing import CliRunner
 
-from benchsel.cli import app
 from benchsel.data.sample import generate_sample
 from benchsel.measure.accuracy import COCO_STAT_NAMES
-from tests.conftest import shared_data
-
-runner = CliRunner()
 
 
-def _eval(*args):
-    result = runner.invoke(app, ["eval", *args, "--json"])
-    assert "Traceback" not in result.output
-    return result
+@pytest.fixture
+def score(benchsel):
+    """``score(*args)``: ``benchsel eval *args --json`` through the console script."""
+    return lambda *args: benchsel("eval", *args, "--json")
 
 
 @pytest.mark.parametrize("iou_type", ["bbox", "segm"])
-def test_fixture_via_cli_equals_pycocotools(iou_type):
-    root = shared_data("coco_val2014_100")
+def test_fixture_via_cli_equals_pycocotools(coco_val2014_100, score, iou_type):
+    root = coco_val2014_100
     gt = root / "instances_val2014_100.json"
     pred = root / f"instances_val2014_fake{iou_type}100_results.json"
-    result = _eval("--task", iou_type, "--gt", str(gt), "--pred", str(pred))
-    assert result.exit_code == 0, result.output
-    ours = json.loads(result.output)
+    result = score("--task", iou_type, "--gt", str(gt), "--pred", str(pred))
+    assert result.code == 0, result.output
+    ours = result.report()
     with contextlib.redirect_stdout(io.StringIO()):
         coco = COCO(str(gt))
         ev = COCOeval(coco, coco.loadRes(str(pred)), iou_type)
@@ -46,16 +41,16 @@ def test_fixture_via_cli_equals_pycocotools(iou_type):
     assert ours[f"{iou_type}_AP/fire hydrant"] is None  # no GT: undefined, null in JSON
 
 
-def test_panoptic_ground_truth_against_itself(tmp_path):
-    root = shared_data("panoptic_sample")
+def test_panoptic_ground_truth_against_itself(panoptic_sample, score, tmp_path):
+    root = panoptic_sample
     pred = tmp_path / "pred.json"
     shutil.copy(root / "panoptic_examples.json", pred)
     shutil.copytree(root / "panoptic_examples", tmp_path / "pred")
-    result = _eval(
+    result = score(
         "--task", "panoptic", "--gt", str(root / "panoptic_examples.json"), "--pred", str(pred)
     )
-    assert result.exit_code == 0, result.output
-    out = json.loads(result.output)
+    assert result.code == 0, result.output
+    out = result.report()
     assert out["PQ"] == out["SQ"] == out["RQ"] == 1.0
     assert out["PQ_th"] == 1.0 and out["PQ_st"] == 1.0
     assert out["semantic_mIoU"] == 1.0
@@ -68,34 +63,26 @@ def sample(tmp_path_factory):
     return root
 
 
-def test_semantic_folder_scores(sample, tmp_path):
+def test_semantic_folder_scores(sample, score, tmp_path):
     pred = tmp_path / "pred"
     shutil.copytree(sample / "labels", pred)
-    perfect = _eval(
+    perfect = score(
         "--task", "semantic", "--gt", str(sample), "--format", "mask_folder", "--pred", str(pred)
     )
-    assert perfect.exit_code == 0, perfect.output
-    assert json.loads(perfect.output)["mIoU"] == 1.0
+    assert perfect.code == 0, perfect.output
+    assert perfect.report()["mIoU"] == 1.0
     from PIL import Image
 
     first = sorted(pred.glob("*.png"))[0]
     Image.fromarray(np.zeros((64, 64), np.uint8)).save(first)
-    worse = json.loads(
-        _eval(
-            "--task",
-            "semantic",
-            "--gt",
-            str(sample),
-            "--format",
-            "mask_folder",
-            "--pred",
-            str(pred),
-        ).output
+    worse = score(
+        "--task", "semantic", "--gt", str(sample), "--format", "mask_folder", "--pred", str(pred)
     )
-    assert worse["mIoU"] < 1.0 and worse["aAcc"] < 1.0
+    assert worse.code == 0, worse.output
+    assert worse.report()["mIoU"] < 1.0 and worse.report()["aAcc"] < 1.0
 
 
-def test_sample_boxes_against_themselves(sample, tmp_path):
+def test_sample_boxes_against_themselves(sample, score, tmp_path):
     gt = sample / "annotations/instances_all.json"
     data = json.loads(gt.read_text())
     results = [
@@ -109,8 +96,9 @@ def test_sample_boxes_against_themselves(sample, tmp_path):
     ]
     pred = tmp_path / "res.json"
     pred.write_text(json.dumps(results))
-    out = json.loads(_eval("--task", "bbox", "--gt", str(gt), "--pred", str(pred)).output)
-    assert out["bbox_AP"] == pytest.approx(1.0)
+    result = score("--task", "bbox", "--gt", str(gt), "--pred", str(pred))
+    assert result.code == 0, result.output
+    assert result.report()["bbox_AP"] == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize(
@@ -122,15 +110,17 @@ def test_sample_boxes_against_themselves(sample, tmp_path):
         ({"not": "a list"}, "must be a json list"),
     ],
 )
-def test_bad_prediction_files_are_clear_errors(sample, tmp_path, entries, message):
+def test_bad_prediction_files_are_clear_errors(sample, score, tmp_path, entries, message):
     pred = tmp_path / "res.json"
     pred.write_text(json.dumps(entries))
     gt = sample / "annotations/instances_all.json"
-    result = _eval("--task", "bbox", "--gt", str(gt), "--pred", str(pred))
-    assert result.exit_code == 1 and message in result.output
+    result = score("--task", "bbox", "--gt", str(gt), "--pred", str(pred))
+    assert result.code == 1, result.output
+    assert result.stderr.startswith("error: ") and message in result.stderr
 
 
-def test_missing_prediction_file(sample, tmp_path):
+def test_missing_prediction_file(sample, score, tmp_path):
     gt = sample / "annotations/instances_all.json"
-    result = _eval("--task", "bbox", "--gt", str(gt), "--pred", str(tmp_path / "nope.json"))
-    assert result.exit_code == 1 and "not found" in result.output
+    result = score("--task", "bbox", "--gt", str(gt), "--pred", str(tmp_path / "nope.json"))
+    assert result.code == 1, result.output
+    assert result.stderr.startswith("error: ") and "not found" in result.stderr

@@ -36,8 +36,7 @@ from benchsel.measure.uncertainty import (
     state_from_bytes,
 )
 from benchsel.predictions import Detections, PanopticPrediction, PanopticSegment, SemanticMap
-from tests.conftest import shared_data
-from tests.measure.test_accuracy import (
+from tests.measure.cases import (
     _oracle_semantic,
     _perturb,
     _pycocotools,
@@ -172,8 +171,7 @@ def test_coco_batch_scores_equal_one_at_a_time():
             np.testing.assert_equal(batch[key][i], value)
 
 
-def _fixture_state(iou_type: str, jitter: bool = False):
-    root = shared_data("coco_val2014_100")
+def _fixture_state(root, iou_type: str, jitter: bool = False):
     ds = load_data(root / "instances_val2014_100.json", check_images=False).splits["all"]
     results = json.loads((root / f"instances_val2014_fake{iou_type}100_results.json").read_text())
     if jitter:  # the fixture's 3-decimal scores tie; distinct offsets make copies well defined
@@ -187,9 +185,9 @@ def _fixture_state(iou_type: str, jitter: bool = False):
 
 
 @pytest.mark.parametrize("iou_type", ["bbox", "segm"])
-def test_coco_api_fixture_state_scores_as_pycocotools(iou_type):
-    root = shared_data("coco_val2014_100")
-    _, _, stats, state = _fixture_state(iou_type)
+def test_coco_api_fixture_state_scores_as_pycocotools(iou_type, coco_val2014_100):
+    root = coco_val2014_100
+    _, _, stats, state = _fixture_state(root, iou_type)
     with contextlib.redirect_stdout(io.StringIO()):
         gt = COCO(str(root / "instances_val2014_100.json"))
         ev = COCOeval(
@@ -212,8 +210,8 @@ def test_coco_api_fixture_state_scores_as_pycocotools(iou_type):
     assert state.n_images == 100 and len(state.cat_ids) == 70  # 80 categories, 70 in this GT
 
 
-def test_coco_api_fixture_duplicated_scores_as_pycocotools():
-    ds, ev, _, state = _fixture_state("bbox", jitter=True)
+def test_coco_api_fixture_duplicated_scores_as_pycocotools(coco_val2014_100):
+    ds, ev, _, state = _fixture_state(coco_val2014_100, "bbox", jitter=True)
     weights = bootstrap_weights(state.n_images, 1, seed=3)[0]
     w = dict(zip(state.image_ids.tolist(), weights.tolist(), strict=True))
     gt = coco_ground_truth(ds, "bbox")
@@ -445,8 +443,8 @@ def test_bootstrap_drops_undefined_resamples_and_gives_nan_without_enough():
     assert np.isnan(nothing.difference) and np.isnan(nothing.ci_low) and nothing.n_resamples == 0
 
 
-def test_coco_bootstrap_interval_brackets_the_estimate():
-    _, _, stats, state = _fixture_state("bbox")
+def test_coco_bootstrap_interval_brackets_the_estimate(coco_val2014_100):
+    _, _, stats, state = _fixture_state(coco_val2014_100, "bbox")
     out = bootstrap_intervals(state, n_resamples=200, seed=0)
     for name in ("bbox_AP", "bbox_AP50"):
         assert 0 < out[f"{name}_ci_low"] < stats[name] < out[f"{name}_ci_high"] < 1
@@ -504,9 +502,9 @@ def test_paired_bootstrap_pairs_images_by_id():
         paired_bootstrap(a, twice, "mIoU")
 
 
-def test_paired_bootstrap_on_the_coco_fixture():
-    _, _, bbox_stats, state = _fixture_state("bbox")
-    _, _, segm_stats, segm = _fixture_state("segm")
+def test_paired_bootstrap_on_the_coco_fixture(coco_val2014_100):
+    _, _, bbox_stats, state = _fixture_state(coco_val2014_100, "bbox")
+    _, _, segm_stats, segm = _fixture_state(coco_val2014_100, "segm")
     # the fake segm results scored as another model's boxes: box AP 0.505 against mask AP 0.320
     as_bbox = dataclasses.replace(segm, iou_type="bbox")
     result = paired_bootstrap(state, as_bbox, "bbox_AP", n_resamples=300)

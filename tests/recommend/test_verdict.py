@@ -60,9 +60,7 @@ def _semantic_trial(
     )
 
 
-def _record(
-    arch: str, task: str, metrics: dict, states: dict, seed: int = 0
-) -> TrialRecord:
+def _record(arch: str, task: str, metrics: dict, states: dict, seed: int = 0) -> TrialRecord:
     family = {"unet-s5-d16": "unet", "fcn-r50": "fcn", "deeplabv3plus-r50": "deeplabv3plus"}
     return TrialRecord(
         hash=f"{arch}-{seed}",

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
 from benchsel.report import build_report, write_report
-from benchsel.store import ResultsStore, TrialRecord
+from benchsel.store import ResultsStore
 
+# The hostile class name and error the `synthetic_store` fixture plants, written out here as the
+# expected strings.
 HOSTILE = "<script>alert(1)</script>"
 HOSTILE_ERROR = '<img src=x onerror="alert(2)">'
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -25,71 +26,8 @@ BROWSER_ARGS = [
 ]
 
 
-def _synthetic_store(path: Path) -> Path:
-    with ResultsStore(path) as store:
-        store.start_run(
-            "hostile",
-            {"constraints": {"min_fps": 30}},
-            {"torch": "x"},
-            {
-                "prepared": {
-                    "classes": [HOSTILE, "b"],
-                    "num_things": 2,
-                    "format": "coco",
-                    "train_images": 8,
-                    "val_images": 2,
-                }
-            },
-        )
-        store.save_trial(
-            TrialRecord(
-                hash="a",
-                suite_name="hostile",
-                arch_id="rtmdet-tiny",
-                family="yolo",
-                task="detection",
-                variant="default",
-                loss=None,
-                data_fraction=1.0,
-                seed=0,
-                spec={},
-                status="ok",
-                conditions={"device": "cpu"},
-                curves={"train_loss": [{"iter": 1.0, "loss": 2.0}, {"iter": 2.0, "loss": 1.5}]},
-                metrics={
-                    "accuracy": 0.4,
-                    "bbox_AP": 0.4,
-                    f"bbox_AP/{HOSTILE}": 0.3,
-                    "bbox_AP/b": 0.5,
-                    "fps": 40.0,
-                    "latency_e2e_p50_ms": 25.0,
-                    "gflops": 8.0,
-                    "label_cost_usd": 10.0,
-                    "labelled_images": 8.0,
-                },
-            )
-        )
-        store.save_trial(
-            TrialRecord(
-                hash="b",
-                suite_name="hostile",
-                arch_id="dino-4scale-r50",
-                family="dino",
-                task="detection",
-                variant="default",
-                loss=None,
-                data_fraction=1.0,
-                seed=0,
-                spec={},
-                status="failed",
-                error=f"RuntimeError: {HOSTILE_ERROR}",
-            )
-        )
-    return path
-
-
-def test_user_strings_are_escaped(tmp_path):
-    with ResultsStore(_synthetic_store(tmp_path / "r.sqlite")) as store:
+def test_user_strings_are_escaped(synthetic_store):
+    with ResultsStore(synthetic_store) as store:
         page = build_report(store)
     assert HOSTILE not in page and HOSTILE_ERROR not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # the class list, as text
@@ -98,16 +36,15 @@ def test_user_strings_are_escaped(tmp_path):
     assert page.count("<script>") == 2  # plotly.js and our own code, nothing else
 
 
-def test_report_write_is_atomic_and_clear_on_failure(tmp_path):
-    store = _synthetic_store(tmp_path / "r.sqlite")
-    out = write_report(store, tmp_path / "out" / "report.html")
+def test_report_write_is_atomic_and_clear_on_failure(synthetic_store, tmp_path):
+    out = write_report(synthetic_store, tmp_path / "out" / "report.html")
     assert out.read_text().startswith("<!DOCTYPE html>")
     from benchsel.errors import BenchselError
 
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(BenchselError, match="cannot write the report"):
-        write_report(store, blocker / "report.html")
+        write_report(synthetic_store, blocker / "report.html")
     assert not list(tmp_path.glob("**/*.tmp"))
 
 
