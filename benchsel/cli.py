@@ -26,14 +26,18 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # click's plain help: option names never truncated at 80 columns
 )
 suite_app = typer.Typer(
-    help="Validate suite files and print their JSON Schema.", no_args_is_help=True
+    help="Validate suite files and print their JSON Schema.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(suite_app, name="suite")
 data_app = typer.Typer(
     help="Validate data sets, show statistics and labelling cost, make sample data.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 app.add_typer(data_app, name="data")
 
@@ -276,7 +280,7 @@ def run(
     )
     for rec in recommend_for_suite(trials, suite):
         console.print(escape(render_text(rec)))
-    report_path = suite.output / f"{suite.name}.html"
+    report_path = suite.report or suite.output / f"{suite.name}.html"
     try:
         write_report(summary.store_path, report_path)
         console.print(f"Report: {report_path}")
@@ -385,11 +389,20 @@ def recommend_cmd(
 @user_errors
 def report(
     file: Annotated[Path, typer.Argument(help="Results file (.sqlite).")],
-    out: Annotated[Path, typer.Option("-o", "--out", help="HTML file to write.")],
+    out: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("-o", "--out", help="HTML file (default: the suite's report path)."),
+    ] = None,
 ) -> None:
     """Write the self-contained HTML report of a results file."""
     from benchsel.report import write_report
+    from benchsel.store import open_store
 
+    if out is None:
+        with open_store(file, must_exist=True) as store:
+            run = store.latest_run() or {}
+        stored = (run.get("suite") or {}).get("report")
+        out = Path(stored) if stored else Path("reports") / f"{file.stem}.html"
     typer.echo(f"wrote {write_report(file, out)}")
 
 

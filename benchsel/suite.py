@@ -212,6 +212,9 @@ class Suite(_Strict):
     labelling: LabellingPrices = LabellingPrices()
     cost: CostSpec = CostSpec()
     output: Path = Path("results")
+    report: Path | None = Field(
+        None, description="HTML report to write (default: reports/<name>.html beside the suite)."
+    )
 
     @model_validator(mode="after")
     def _candidates_exist(self) -> Suite:
@@ -259,6 +262,8 @@ class Suite(_Strict):
             out.dataset.path = (base / out.dataset.path).resolve()
         if not out.output.is_absolute():
             out.output = (base / out.output).resolve()
+        report = out.report or Path("reports") / f"{out.name}.html"
+        out.report = report if report.is_absolute() else (base / report).resolve()
         return out
 
 

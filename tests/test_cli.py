@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 HEAVY = ("torch", "mmdet", "mmseg", "mmcv", "plotly")
 
@@ -147,3 +148,54 @@ def test_flops_of_an_unknown_id_is_a_clean_error(benchsel):
     assert result.code == 1
     assert result.stderr.startswith("error: unknown architecture 'rtmdet-tiyn'")
     assert "Did you mean: rtmdet-tiny" in result.stderr
+
+
+def _commands() -> list[tuple[list[str], list[str]]]:
+    """(command path, option names) of every command, read from the command tree."""
+    import typer.main
+
+    from benchsel.cli import app
+
+    out = []
+
+    def walk(cmd, path: list[str]) -> None:  # typer's own click-like command classes
+        if hasattr(cmd, "commands"):
+            for name, sub in cmd.commands.items():
+                walk(sub, [*path, name])
+        else:
+            options = [p for p in cmd.params if getattr(p, "param_type_name", "") == "option"]
+            out.append((path, [o for p in options for o in [*p.opts, *p.secondary_opts]]))
+
+    walk(typer.main.get_command(app), [])
+    return out
+
+
+def test_help_at_80_columns_shows_every_option_whole(benchsel):
+    commands = _commands()
+    assert len(commands) >= 13
+    for path, names in commands:
+        result = benchsel(*path, "--help", env={"COLUMNS": "80"})
+        assert result.code == 0, result.output
+        assert max(len(line) for line in result.stdout.splitlines()) <= 80, path
+        assert "…" not in result.stdout, path
+        for name in names:
+            assert name in result.stdout, (path, name)
+
+
+def test_report_defaults_to_the_suites_report_path(synthetic_store, tmp_path, benchsel):
+    """Without -o the report goes where the run's suite says (else reports/<stem>.html)."""
+    result = benchsel("report", str(synthetic_store), cwd=tmp_path)
+    assert result.code == 0, result.output
+    written = tmp_path / result.stdout.strip().removeprefix("wrote ")
+    assert written.read_text().startswith("<!DOCTYPE html>")
+    assert written.parent.name == "reports"
+
+
+def test_suite_report_path_resolves_beside_the_suite(tmp_path):
+    from benchsel.suite import load_suite
+
+    f = tmp_path / "s.yaml"
+    f.write_text("name: t\ntask: detection\ndataset: {path: d}\ncandidates: [{id: rtmdet-tiny}]\n")
+    assert load_suite(f).report == (tmp_path / "reports" / "t.html").resolve()
+    f.write_text(f.read_text() + "report: out/x.html\n")
+    assert load_suite(f).report == (tmp_path / "out" / "x.html").resolve()

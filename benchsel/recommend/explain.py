@@ -200,11 +200,12 @@ def mask_note(c: Constraints, prices: LabellingPrices, objects_per_image: float 
     mask = prices.instance_mask.typical * per_image
     pixel = prices.pixel_mask.typical
     n = c.labelled_images or 1000
+    low, high = sorted(((mask - box) * n, (pixel - box) * n))
     return (
         f"Boxes are the cheapest labels: about ${box:.2f} per image here "
         f"({per_image:.1f} objects x ${prices.box.typical:.2f}). Instance masks would cost "
         f"${mask:.2f} per image and full pixel masks ${pixel:.2f}, i.e. "
-        f"${(mask - box) * n:,.0f} to ${(pixel - box) * n:,.0f} more for {n:,} images. "
+        f"${low:,.0f} to ${high:,.0f} more for {n:,} images. "
         "Choose segmentation only if pixel-accurate outlines change a decision downstream."
     )
 
