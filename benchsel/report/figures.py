@@ -132,6 +132,27 @@ def _on_front(rec: Recommendation, t: TrialRecord) -> bool:
     )
 
 
+def degenerate_reason(trials: list[TrialRecord], task: str, x_key: str) -> str | None:
+    """Why a plot of accuracy against ``x_key`` would carry no information (None if it would).
+
+    One data fraction makes every learning curve a single point; equal x values put every
+    candidate on one vertical line."""
+    rows = [t for t in trials if t.task == task and t.status == "ok"]
+    if x_key == "labelled_images" and len({t.data_fraction for t in rows}) < 2:
+        return (
+            "Learning curves need at least two data fractions: set training.data_fractions, "
+            "e.g. [0.25, 0.5, 1.0], to see how accuracy grows with labelled images."
+        )
+    xs = [v for v in (_num(t.metrics.get(x_key)) for t in rows) if v is not None]
+    if xs and max(xs) - min(xs) <= 0.01 * max(abs(max(xs)), 1e-9):
+        what = {"label_cost_usd": f"labels (${xs[0]:,.0f} each)"}.get(x_key, f"{x_key} {xs[0]:g}")
+        return (
+            f"Every {task} candidate has the same {what}, so this axis does not separate them; "
+            "vary training.data_fractions to compare labelling budgets."
+        )
+    return None
+
+
 def learning_curves(trials: list[TrialRecord], task: str) -> dict[str, Any] | None:
     """Accuracy against labelled training images, with the labelling cost of each point."""
     groups: dict[str, list[TrialRecord]] = defaultdict(list)

@@ -103,7 +103,13 @@ def build_report(store: ResultsStore) -> str:
     sections = []
     figs: list[dict[str, Any]] = []
 
-    def add(fig: dict[str, Any] | None, caption: str) -> dict[str, Any] | None:
+    def add(
+        fig: dict[str, Any] | None, caption: str, instead: str | None = None
+    ) -> dict[str, Any] | None:
+        """A figure for the page, or ``instead``: one sentence where the plot would be empty
+        of information."""
+        if instead is not None:
+            return {"id": None, "caption": instead}
         if fig is None:
             return None
         figs.append(json_safe(fig))
@@ -135,11 +141,13 @@ def build_report(store: ResultsStore) -> str:
             add(
                 figures.scatter(trials, task, "label_cost_usd", "labelling cost $", rec),
                 "Accuracy against the labelling cost of the training images each trial used.",
+                figures.degenerate_reason(trials, task, "label_cost_usd"),
             ),
             add(
                 figures.learning_curves(trials, task),
                 "Accuracy against the number of labelled training images (data fractions); "
                 "hover for the labelling cost of each point.",
+                figures.degenerate_reason(trials, task, "labelled_images"),
             ),
             add(figures.class_heatmap(trials, task, task_classes), "Per-class scores."),
             add(
