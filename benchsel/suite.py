@@ -81,6 +81,9 @@ class Candidate(_Strict):
     input_size: Size | None = Field(None, description="[height, width] for train and test.")
     losses: list[SemanticLoss] | None = Field(None, description="Semantic models: loss variants.")
     checkpoint: str | None = Field(None, description="Local path or URL to start from.")
+    iterations: int | None = Field(
+        None, ge=0, description="This candidate's training budget (overrides training's)."
+    )
 
     @field_validator("input_size")
     @classmethod

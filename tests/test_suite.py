@@ -101,3 +101,19 @@ def test_relative_paths_resolve_against_suite_folder(tmp_path):
     suite = load_suite(f)
     assert suite.dataset.path == (sub / "data").resolve()
     assert suite.output == (sub / "out").resolve()
+
+
+def test_a_candidate_can_take_its_own_iteration_budget():
+    from benchsel.pipeline.plan import expand_trials
+    from benchsel.suite import parse_suite
+
+    suite = parse_suite(
+        {
+            "name": "x",
+            "dataset": {"sample": {"images": 8}},
+            "candidates": [{"id": "rtmdet-tiny", "iterations": 5}, {"id": "yolox-tiny"}],
+            "training": {"epochs": 3},
+        }
+    )
+    budgets = {t.arch_id: (t.training.iterations, t.training.epochs) for t in expand_trials(suite)}
+    assert budgets == {"rtmdet-tiny": (5, None), "yolox-tiny": (None, 3)}

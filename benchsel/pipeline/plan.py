@@ -76,6 +76,11 @@ def expand_trials(suite: Suite, data_key: str = "") -> list[TrialSpec]:
                 else suite.measurement.input_size or size
             )
             losses: list[str | None] = list(cand.losses) if cand.losses else [None]
+            training = suite.training
+            if cand.iterations is not None:
+                training = training.model_copy(
+                    update={"iterations": cand.iterations, "epochs": None}
+                )
             for loss in losses:
                 for fraction in suite.training.data_fractions:
                     for seed in suite.training.seeds:
@@ -92,7 +97,7 @@ def expand_trials(suite: Suite, data_key: str = "") -> list[TrialSpec]:
                                 data_fraction=fraction,
                                 seed=seed,
                                 checkpoint=cand.checkpoint,
-                                training=suite.training,
+                                training=training,
                                 measurement=suite.measurement,
                                 labelling=suite.labelling,
                                 cost=suite.cost,
