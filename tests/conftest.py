@@ -204,3 +204,18 @@ def synthetic_store(tmp_path: Path) -> Path:
             )
         )
     return path
+
+
+@pytest.fixture
+def task_classes():
+    """The 3-class ClassSpec tests build models for, by task (things, stuff where needed)."""
+    from benchsel.adapters import ClassSpec
+
+    def make(task: str) -> ClassSpec:
+        if task == "panoptic":
+            return ClassSpec.panoptic(["circle", "square"], ["grass"])
+        if task == "semantic":
+            return ClassSpec.semantic(["background", "circle", "square"])
+        return ClassSpec.things(["circle", "square", "triangle"])
+
+    return make

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from benchsel.adapters import ClassSpec, build_model
+from benchsel.adapters import build_model
 from benchsel.catalog import load_catalog
 from benchsel.predictions import Detections, PanopticPrediction, SemanticMap
 
@@ -20,26 +20,18 @@ CASES = [
 SMALL = (128, 128)
 
 
-def test_fixed_size_architecture_refuses_other_sizes():
+def test_fixed_size_architecture_refuses_other_sizes(task_classes):
     from benchsel.errors import CatalogError
 
     with pytest.raises(CatalogError, match="only runs at 300x300"):
-        build_model("ssd300", _classes("detection"), input_size=SMALL)
-
-
-def _classes(task: str) -> ClassSpec:
-    if task == "panoptic":
-        return ClassSpec.panoptic(["circle", "square"], ["grass"])
-    if task == "semantic":
-        return ClassSpec.semantic(["background", "circle", "square"])
-    return ClassSpec.things(["circle", "square", "triangle"])
+        build_model("ssd300", task_classes("detection"), input_size=SMALL)
 
 
 @pytest.mark.parametrize(("arch_id", "variant"), CASES)
-def test_build_and_predict(arch_id, variant, rgb_image):
+def test_build_and_predict(arch_id, variant, rgb_image, task_classes):
     arch = CATALOG.get(arch_id)
     task = "panoptic" if "panoptic" in arch.tasks else arch.primary_task
-    classes = _classes(task)
+    classes = task_classes(task)
     size = arch.input_size if arch.fixed_input_size else max(SMALL, arch.min_input_size)
     model = build_model(arch, classes, variant=variant, input_size=size)
     height, width = rgb_image.shape[:2]

@@ -13,21 +13,13 @@ from collections import Counter
 import pytest
 import torch
 
-from benchsel.adapters import ClassSpec, build_model
+from benchsel.adapters import build_model
 from benchsel.catalog import load_catalog
 
 pytestmark = pytest.mark.slow
 
 CATALOG = load_catalog()
 SMALL = (128, 128)
-
-
-def _classes(task: str) -> ClassSpec:
-    if task == "panoptic":
-        return ClassSpec.panoptic(["circle", "square"], ["grass"])
-    if task == "semantic":
-        return ClassSpec.semantic(["background", "circle", "square"])
-    return ClassSpec.things(["circle", "square", "triangle"])
 
 
 def _work(model: torch.nn.Module, fn) -> Counter[str]:
@@ -53,12 +45,12 @@ def _work(model: torch.nn.Module, fn) -> Counter[str]:
 
 
 @pytest.mark.parametrize("arch_id", [a.id for a in CATALOG.architectures])
-def test_forward_phase_is_part_of_predict(arch_id, rgb_image):
+def test_forward_phase_is_part_of_predict(arch_id, rgb_image, task_classes):
     arch = CATALOG.get(arch_id)
     task = "panoptic" if "panoptic" in arch.tasks else arch.primary_task
     variant = next(iter(arch.variants), None)  # light variants where declared: faster
     size = arch.input_size if arch.fixed_input_size else max(SMALL, arch.min_input_size)
-    model = build_model(arch, _classes(task), variant=variant, input_size=size)
+    model = build_model(arch, task_classes(task), variant=variant, input_size=size)
     batch = model.preprocess([rgb_image])
     forward = _work(model.model, lambda: model.forward_network(batch))
     predict = _work(model.model, lambda: model.postprocess(batch))
