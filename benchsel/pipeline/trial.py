@@ -8,6 +8,7 @@ exception becomes a failed outcome with its traceback; the driver stores it as a
 from __future__ import annotations
 
 import base64
+import importlib
 import json
 import math
 import time
@@ -100,10 +101,11 @@ def _run(spec: TrialSpec, prepared: PreparedData, files: TrialFiles) -> TrialOut
     import torch
 
     from benchsel.measure.environment import environment
-    from benchsel.measure.memory import current_rss_mib
+    from benchsel.measure.memory import current_rss_mib, release_freed_memory
 
-    baseline_mib = current_rss_mib()  # before any model exists: torch and Python only
     arch = load_catalog().get(spec.arch_id)
+    importlib.import_module(f"{arch.package}.models")  # the libraries are not the model's cost
+    baseline_mib = current_rss_mib()  # before any model exists
     device = resolve_device(spec.measurement.device)
     if device == "cpu" and torch.cuda.is_available():
         raise RuntimeError(
@@ -141,6 +143,7 @@ def _run(spec: TrialSpec, prepared: PreparedData, files: TrialFiles) -> TrialOut
     model.save_weights(str(files.weights))
     out.checkpoint_path = str(files.weights)
     deploy = _deployment_model(spec, prepared, model, arch)
+    release_freed_memory()
     _count_complexity(deploy, out)
     _time_inference(spec, deploy, [im.file for im in val.images], out, baseline_mib)
     out.metrics.update(label_cost_metrics(spec, prepared))
