@@ -209,6 +209,32 @@ def data_sample(
         typer.echo(f"  {fmt:<14} {out / rel}")
 
 
+@data_app.command("label-issues")
+@user_errors
+def data_label_issues(
+    file: Annotated[Path, typer.Argument(metavar="RESULTS", help="Results file (.sqlite).")],
+    top: Annotated[int, typer.Option("--top", min=1, help="Issues listed per task.")] = 20,
+    task: Annotated[
+        Optional[TaskName],  # noqa: UP045
+        typer.Option(help="Only this task."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rank likely label problems in the val split by the best model's predictions (cleanlab):
+    missing boxes, wrong classes, badly located boxes, masks that disagree."""
+    from benchsel.console import label_issue_lines
+    from benchsel.data.label_issues import label_issues
+    from benchsel.store import open_store
+
+    with open_store(file, must_exist=True) as store:
+        trials = store.trials()
+    issues = label_issues(trials, top=top, task=task)
+    if as_json:
+        _print_json({"issues": [i.to_dict() for i in issues]})
+    else:
+        typer.echo("\n".join(label_issue_lines(issues)))
+
+
 @app.command("run")
 @user_errors
 def run(

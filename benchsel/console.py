@@ -22,6 +22,7 @@ from benchsel.tasks import PRIMARY_METRIC
 
 if TYPE_CHECKING:
     from benchsel.catalog import Architecture, Catalog
+    from benchsel.data.label_issues import LabelIssue
     from benchsel.data.labelling import LabelCost
     from benchsel.data.types import Issues
     from benchsel.measure.complexity import Complexity
@@ -259,4 +260,27 @@ def score_lines(metrics: dict[str, float]) -> list[str]:
         lines.append(
             "per class: " + ", ".join(f"{k.split('/', 1)[1]} {metrics[k]:.3f}" for k in per_class)
         )
+    return lines
+
+
+def label_issue_lines(issues: list[LabelIssue]) -> list[str]:
+    """``benchsel data label-issues``: one line per issue, ranked within each task."""
+    lines: list[str] = []
+    task = None
+    rank = 0
+    for issue in issues:
+        if issue.task != task:
+            task, rank = issue.task, 0
+            lines.append(f"{issue.task}: val labels ranked by {issue.trial}'s predictions")
+            lines.append(
+                f"  {'#':>3}  {'score':>6}  {'kind':<18} {'image':<24} {'ann':>7}  labelled -> seen"
+            )
+        rank += 1
+        ann = "-" if issue.annotation_id is None else str(issue.annotation_id)
+        seen = f"{issue.class_name or '-'} -> {issue.predicted or '-'}"
+        lines.append(
+            f"  {rank:>3}  {issue.score:6.3f}  {issue.kind:<18} {issue.image:<24} {ann:>7}  {seen}"
+        )
+    if not issues:
+        lines.append("no label issues found")
     return lines

@@ -84,11 +84,23 @@ def m002_eval_states(conn: sqlite3.Connection) -> None:
     )
 
 
+def m003_val_predictions(conn: sqlite3.Connection) -> None:
+    """Each trial's predictions on the val split with their labels (npz bytes), for label-issue
+    ranking and the report's crops (benchsel.measure.val_predictions)."""
+    conn.execute(
+        """CREATE TABLE val_predictions (
+            trial_hash TEXT PRIMARY KEY REFERENCES trials(hash) ON DELETE CASCADE,
+            data BLOB NOT NULL
+        )"""
+    )
+
+
 # Applied in order; each is known by its function name, recorded in `_migrations` when applied
 # (simonw/llm's scheme). Append new ones; never rename or reorder applied ones.
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = [
     m001_runs_trials_metrics,
     m002_eval_states,
+    m003_val_predictions,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -145,6 +157,7 @@ class TrialRecord:
     curves: dict[str, Any] = field(default_factory=dict)
     metrics: Mapping[str, float | None] = field(default_factory=dict)
     eval_states: Mapping[str, bytes] = field(default_factory=dict)  # evaluation -> npz bytes
+    val_predictions: bytes | None = None  # ValPredictions.to_bytes()
 
     @property
     def label(self) -> str:
@@ -154,7 +167,7 @@ class TrialRecord:
 
 # TrialRecord fields stored as JSON text in a ``<name>_json`` column; metrics have their table.
 _JSON_FIELDS = ("spec", "conditions", "environment", "curves")
-_OWN_TABLES = ("metrics", "eval_states")
+_OWN_TABLES = ("metrics", "eval_states", "val_predictions")
 
 
 def _trial_row(record: TrialRecord) -> dict[str, Any]:
@@ -172,7 +185,10 @@ def _trial_row(record: TrialRecord) -> dict[str, Any]:
 
 
 def _trial_from_row(
-    row: dict[str, Any], metrics: Mapping[str, float | None], states: Mapping[str, bytes]
+    row: dict[str, Any],
+    metrics: Mapping[str, float | None],
+    states: Mapping[str, bytes],
+    predictions: bytes | None = None,
 ) -> TrialRecord:
     values: dict[str, Any] = {}
     for f in fields(TrialRecord):
@@ -180,6 +196,8 @@ def _trial_from_row(
             values["metrics"] = metrics
         elif f.name == "eval_states":
             values["eval_states"] = states
+        elif f.name == "val_predictions":
+            values["val_predictions"] = predictions
         elif f.name in _JSON_FIELDS:
             values[f.name] = json.loads(row[f"{f.name}_json"] or "{}")
         else:
@@ -356,6 +374,11 @@ class ResultsStore:
                 "INSERT INTO eval_states (trial_hash, evaluation, data) VALUES (?, ?, ?)",
                 [(record.hash, k, v) for k, v in sorted(record.eval_states.items())],
             )
+            if record.val_predictions is not None:
+                conn.execute(
+                    "INSERT INTO val_predictions (trial_hash, data) VALUES (?, ?)",
+                    (record.hash, record.val_predictions),
+                )
 
     # -- reading
 
@@ -379,9 +402,18 @@ class ResultsStore:
             "SELECT trial_hash, evaluation, data FROM eval_states"
         ):
             states.setdefault(trial_hash, {})[name] = bytes(data)
+        predictions = {
+            trial_hash: bytes(data)
+            for trial_hash, data in self.conn.execute(
+                "SELECT trial_hash, data FROM val_predictions"
+            )
+        }
         return [
             _trial_from_row(
-                dict(zip(cols, row, strict=True)), metrics.get(row[0], {}), states.get(row[0], {})
+                dict(zip(cols, row, strict=True)),
+                metrics.get(row[0], {}),
+                states.get(row[0], {}),
+                predictions.get(row[0]),
             )
             for row in cur.fetchall()
         ]

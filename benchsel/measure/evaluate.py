@@ -5,25 +5,40 @@ between ``DatasetEvaluator`` and ``inference_on_dataset``); this module does, fo
 a task's own metrics plus the scores its predictions give on simpler tasks (an instance model's
 box AP, a panoptic model's mIoU). It also returns each evaluator's per-image state, from which
 bootstrap intervals and paired comparisons are computed without running the model again.
+
+With ``diagnose=True`` (a trial's final evaluation) it also says why the model scores what it
+does: TIDE's and COCO's error breakdowns, F1 against confidence and its best threshold, a
+confusion matrix, and the compact val predictions label-issue ranking reads.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from benchsel.adapters import LoadedModel
 from benchsel.data.images import read_rgb
 from benchsel.data.types import Dataset
-from benchsel.measure.accuracy import CocoEvaluator, PanopticEvaluator, SemanticEvaluator
+from benchsel.measure.accuracy import (
+    CocoEvaluator,
+    PanopticEvaluator,
+    SemanticEvaluator,
+    coco_ground_truth,
+)
 from benchsel.measure.accuracy import panoptic_to_semantic as _to_semantic
 from benchsel.measure.uncertainty import (
     BOOTSTRAP_RESAMPLES,
     BOOTSTRAP_SEED,
+    CocoEvalState,
     EvalState,
+    SemanticEvalState,
     bootstrap_intervals,
 )
+from benchsel.measure.val_predictions import PredictionCollector, ValPredictions
 from benchsel.predictions import Detections, PanopticPrediction, SemanticMap
 from benchsel.tasks import Evaluation, task_info
 
@@ -35,15 +50,53 @@ class EvaluationResult:
     metrics: dict[str, float]
     states: dict[Evaluation, EvalState] = field(default_factory=dict)
     prefixes: dict[Evaluation, str] = field(default_factory=dict)
+    # diagnose=True only: curves (F1, confusion), how they were made, the val predictions
+    curves: dict[str, Any] = field(default_factory=dict)
+    conditions: dict[str, Any] = field(default_factory=dict)
+    predictions: ValPredictions | None = None
+    class_names: dict[int, str] = field(default_factory=dict)  # COCO category id -> class
 
-    def intervals(self) -> dict[str, float]:
-        """``<metric>_ci_low`` / ``<metric>_ci_high`` for every state's default metrics."""
+    def intervals(self, per_class: bool = False) -> dict[str, float]:
+        """``<metric>_ci_low`` / ``<metric>_ci_high`` for every state's default metrics, and
+        with ``per_class`` for per-class AP (``<iou>_AP/<class>``) and IoU (``IoU/<class>``)."""
         out: dict[str, float] = {}
         for name, state in self.states.items():
             prefix = self.prefixes.get(name, "")
-            ci = bootstrap_intervals(state, n_resamples=BOOTSTRAP_RESAMPLES, seed=BOOTSTRAP_SEED)
+            metrics = list(state.default_metrics)
+            if per_class and isinstance(state, SemanticEvalState):
+                metrics += [f"IoU/{c}" for c in state.class_names]
+            ci = bootstrap_intervals(
+                state, metrics, n_resamples=BOOTSTRAP_RESAMPLES, seed=BOOTSTRAP_SEED
+            )
             out.update({prefix + k: v for k, v in ci.items()})
+            if per_class and isinstance(state, CocoEvalState):
+                out.update(_class_ap_intervals(state, self.class_names))
         return out
+
+
+def _class_ap_intervals(state: CocoEvalState, names: dict[int, str]) -> dict[str, float]:
+    """Each category's AP interval: the state restricted to one category scores its AP, on the
+    same resamples as the overall interval (same seed)."""
+    out: dict[str, float] = {}
+    metric = f"{state.iou_type}_AP"
+    for k, cat in enumerate(state.cat_ids.tolist()):
+        lo, hi = int(state.det_start[k]), int(state.det_start[k + 1])
+        one = CocoEvalState(
+            iou_type=state.iou_type,
+            image_ids=state.image_ids,
+            cat_ids=state.cat_ids[k : k + 1],
+            iou_thresholds=state.iou_thresholds,
+            num_gt=state.num_gt[k : k + 1],
+            det_start=np.array([0, hi - lo], dtype=np.int64),
+            det_image=state.det_image[lo:hi],
+            det_score=state.det_score[lo:hi],
+            det_match=state.det_match[:, lo:hi],
+            det_ignore=state.det_ignore[:, lo:hi],
+        )
+        ci = bootstrap_intervals(one, [metric], BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED)
+        out[f"{metric}/{names[cat]}_ci_low"] = ci[f"{metric}_ci_low"]
+        out[f"{metric}/{names[cat]}_ci_high"] = ci[f"{metric}_ci_high"]
+    return out
 
 
 def _things_dataset(ds: Dataset) -> Dataset:
@@ -61,9 +114,14 @@ def _things_dataset(ds: Dataset) -> Dataset:
 
 
 def evaluate_model(
-    model: LoadedModel, task: str, val: Dataset, limit: int | None = None
+    model: LoadedModel,
+    task: str,
+    val: Dataset,
+    limit: int | None = None,
+    diagnose: bool = False,
 ) -> EvaluationResult:
-    """Score ``model`` on ``val`` (its first ``limit`` images) with benchsel's evaluators."""
+    """Score ``model`` on ``val`` (its first ``limit`` images) with benchsel's evaluators;
+    with ``diagnose`` also explain the score (see the module docstring)."""
     from benchsel.data.coco_panoptic import read_segment_png
     from benchsel.data.openmmlab import semantic_label_map
 
@@ -75,22 +133,28 @@ def evaluate_model(
     segm = CocoEvaluator(things, "segm") if "segm" in wanted else None
     sem = SemanticEvaluator(subset.classes, 255) if "semantic" in wanted else None
     pan = PanopticEvaluator(subset.classes, subset.num_things) if "panoptic" in wanted else None
+    kept = PredictionCollector(things.classes if bbox else subset.classes) if diagnose else None
     for im in images:
         pred = model.predict([read_rgb(im.file)])[0]
-        if isinstance(pred, PanopticPrediction):
-            assert pan is not None and sem is not None and im.panoptic_file is not None
-            ids = read_segment_png(im.panoptic_file)
-            segments = [(s.id, s.label, s.iscrowd, s.json_area) for s in im.segments]
-            pan.process(ids, segments, pred, image_id=im.id)
-            sem.process(semantic_label_map(subset, im), _to_semantic(pred), image_id=im.id)
-        elif isinstance(pred, SemanticMap):
+        if isinstance(pred, PanopticPrediction | SemanticMap):
             assert sem is not None
-            sem.process(semantic_label_map(subset, im), pred, image_id=im.id)
+            gt_map = semantic_label_map(subset, im)
+            labels = pred if isinstance(pred, SemanticMap) else _to_semantic(pred)
+            if isinstance(pred, PanopticPrediction):
+                assert pan is not None and im.panoptic_file is not None
+                ids = read_segment_png(im.panoptic_file)
+                segments = [(s.id, s.label, s.iscrowd, s.json_area) for s in im.segments]
+                pan.process(ids, segments, pred, image_id=im.id)
+            sem.process(gt_map, labels, image_id=im.id)
+            if kept is not None:
+                kept.add_maps(im, gt_map, labels.labels)
         else:
             assert isinstance(pred, Detections)
             for coco in (bbox, segm):
                 if coco is not None:
                     coco.process(im.id, pred)
+            if kept is not None:
+                kept.add_boxes(im, pred)
     result = EvaluationResult({})
     evaluators: list[tuple[Evaluation, Any, str]] = [
         ("bbox", bbox, ""),
@@ -107,7 +171,75 @@ def evaluate_model(
         if ev.state is not None:
             result.states[name] = ev.state
             result.prefixes[name] = prefix
+    if bbox is not None:
+        result.class_names = dict(zip(bbox.cat_ids, things.classes, strict=False))
+    if kept is not None:
+        start = time.perf_counter()
+        result.predictions = kept.result()
+        primary = segm or bbox
+        if primary is not None:
+            _diagnose_detections(primary, result)
+        elif sem is not None:
+            _diagnose_maps(sem, result)
+        result.conditions["wall_s"] = round(time.perf_counter() - start, 3)
     return result
+
+
+def _diagnose_detections(ev: CocoEvaluator, result: EvaluationResult) -> None:
+    """Error breakdowns on the task's own IoU type, F1 curves and a box confusion matrix."""
+    from benchsel.measure.errors import (
+        TIDE_BG_IOU,
+        TIDE_MAX_DETS,
+        TIDE_POS_IOU,
+        coco_error_analysis,
+        tide_errors,
+    )
+    from benchsel.measure.thresholds import (
+        CONFUSION_MATCHING,
+        MATCHING,
+        confusion_json,
+        detection_confusion,
+        f1_curves,
+    )
+
+    gt = coco_ground_truth(ev.dataset, ev.iou_type)
+    result.metrics.update(tide_errors(gt, ev.results, ev.iou_type))
+    result.metrics.update(coco_error_analysis(gt, ev.results, ev.iou_type))
+    assert isinstance(ev.state, CocoEvalState) and result.predictions is not None
+    curves = f1_curves(ev.state, result.class_names)
+    result.metrics.update(curves.metrics())
+    result.curves["f1"] = curves.to_json()
+    threshold = result.metrics["f1_best_threshold"]
+    matrix = detection_confusion(result.predictions, threshold)
+    classes = list(result.predictions.classes)
+    result.curves["confusion"] = confusion_json(
+        matrix, classes, "objects (boxes)", True, CONFUSION_MATCHING
+    )
+    result.conditions |= {
+        "tide": {
+            "iou_type": ev.iou_type,
+            "pos_iou": TIDE_POS_IOU,
+            "background_iou": TIDE_BG_IOU,
+            "max_dets": TIDE_MAX_DETS,
+            "unit": "dAP, fraction of AP (TIDE's own AP at IoU 0.5, tide_AP50)",
+        },
+        "analysis": {
+            "iou_type": ev.iou_type,
+            "steps": "C75, C50, Loc (IoU 0.1), Sim (supercategory confusion forgiven, only "
+            "with supercategories), Oth (any class confusion forgiven), BG, FN",
+        },
+        "f1": {"iou_type": ev.iou_type, "matching": MATCHING, "smoothing": "none"},
+        "confusion": {"score_threshold": threshold, "matching": CONFUSION_MATCHING},
+    }
+
+
+def _diagnose_maps(sem: SemanticEvaluator, result: EvaluationResult) -> None:
+    """The accumulated pixel confusion matrix."""
+    from benchsel.measure.thresholds import confusion_json
+
+    result.curves["confusion"] = confusion_json(
+        sem.confusion, list(sem.class_names), "pixels", False, "per pixel, void ignored"
+    )
 
 
 def evaluate(

@@ -60,6 +60,7 @@ def _record(
         curves=outcome.curves,
         metrics=dict(outcome.metrics),
         eval_states=outcome.states_bytes(),
+        val_predictions=outcome.predictions_bytes(),
     )
 
 

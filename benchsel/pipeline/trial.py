@@ -46,9 +46,13 @@ class TrialOutcome:
     error: str | None = None
     wall_s: float = 0.0
     eval_states: dict[str, str] = field(default_factory=dict)  # evaluation -> base64 npz
+    val_predictions: str | None = None  # base64 npz (benchsel.measure.val_predictions)
 
     def states_bytes(self) -> dict[str, bytes]:
         return {k: base64.b64decode(v) for k, v in self.eval_states.items()}
+
+    def predictions_bytes(self) -> bytes | None:
+        return base64.b64decode(self.val_predictions) if self.val_predictions else None
 
     def to_json(self) -> str:
         """JSON for the driver (NaN kept as a literal: metrics may be undefined)."""
@@ -213,11 +217,19 @@ def _fine_tune(
 
 
 def _evaluate(spec: TrialSpec, model: LoadedModel, val: Dataset, out: TrialOutcome) -> None:
-    """Score on the val split, with bootstrap intervals; keep the per-image states."""
+    """Score on the val split, with bootstrap intervals (per class too); keep the per-image
+    states, the diagnostics (error breakdowns, F1 curves, confusion matrix) and the compact
+    val predictions label-issue ranking reads."""
     model.model.eval()
-    result = evaluate_model(model, spec.task, val)
+    start = time.perf_counter()
+    result = evaluate_model(model, spec.task, val, diagnose=True)
     out.metrics.update(result.metrics)
-    out.metrics.update(result.intervals())
+    intervals_start = time.perf_counter()
+    out.metrics.update(result.intervals(per_class=True))
+    intervals_s = time.perf_counter() - intervals_start
+    out.curves.update(result.curves)
+    if result.predictions is not None:
+        out.val_predictions = base64.b64encode(result.predictions.to_bytes()).decode("ascii")
     primary = task_info(spec.task).primary_metric
     out.metrics["accuracy"] = out.metrics.get(primary, math.nan)
     out.metrics["accuracy_ci_low"] = out.metrics.get(f"{primary}_ci_low", math.nan)
@@ -231,7 +243,11 @@ def _evaluate(spec: TrialSpec, model: LoadedModel, val: Dataset, out: TrialOutco
         "val_images": len(val.images),
         "evaluator": "benchsel (faster-coco-eval / panopticapi algorithm / confusion matrix)",
         "interval": INTERVAL_METHOD,
+        "wall_s": round(time.perf_counter() - start, 2),
+        "intervals_s": round(intervals_s, 2),
     }
+    if result.conditions:
+        out.conditions["diagnostics"] = result.conditions
 
 
 def _deployment_model(

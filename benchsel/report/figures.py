@@ -299,3 +299,180 @@ def training_cost(trials: list[TrialRecord]) -> dict[str, Any] | None:
     }
     layout["barmode"] = "group"
     return {"data": data, "layout": layout}
+
+
+# -- why a model wins or loses
+
+
+def _ok(trials: list[TrialRecord], task: str) -> list[TrialRecord]:
+    return [t for t in trials if t.task == task and t.status == "ok"]
+
+
+def error_breakdown(trials: list[TrialRecord], task: str) -> dict[str, Any] | None:
+    """TIDE's dAP per error type, one bar group per type, one bar per trial."""
+    from benchsel.measure.errors import TIDE_ERRORS, TIDE_NAMES, TIDE_SPECIAL
+
+    kinds = [*TIDE_ERRORS, *TIDE_SPECIAL]
+    rows = [t for t in _ok(trials, task) if t.metrics.get("tide_AP50") is not None]
+    if not rows:
+        return None
+    data = [
+        {
+            "type": "bar",
+            "name": _esc(t.label),
+            "x": [k if k in TIDE_ERRORS else f"all {k.upper()}" for k in kinds],
+            "y": [_num(t.metrics.get(f"tide_{k}")) for k in kinds],
+            "customdata": [TIDE_NAMES[k] for k in kinds],
+            "hovertemplate": _esc(t.label) + "<br>%{customdata}: dAP %{y:.3f}<extra></extra>",
+        }
+        for t in rows
+    ]
+    layout = _layout(
+        f"{task}: AP lost to each error type (TIDE)", "error type", "dAP (fraction of AP)"
+    )
+    layout["barmode"] = "group"
+    return {"data": data, "layout": layout}
+
+
+def coco_analysis(trials: list[TrialRecord], task: str) -> dict[str, Any] | None:
+    """The COCO analysis steps (C75 ... FN): AP as each error kind is forgiven in turn."""
+    from benchsel.measure.errors import ANALYSIS_STEPS
+
+    rows = [t for t in _ok(trials, task) if t.metrics.get("analysis_C50") is not None]
+    if not rows:
+        return None
+    data = []
+    for t in rows:
+        steps = [s for s in ANALYSIS_STEPS if t.metrics.get(f"analysis_{s}") is not None]
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "name": _esc(t.label),
+                "x": steps,
+                "y": [_num(t.metrics.get(f"analysis_{s}")) for s in steps],
+                "hovertemplate": _esc(t.label) + "<br>%{x}: AP %{y:.3f}<extra></extra>",
+            }
+        )
+    layout = _layout(f"{task}: AP as errors are forgiven (COCO analysis)", "step", "AP")
+    layout["yaxis"]["range"] = [0, 1.05]
+    return {"data": data, "layout": layout}
+
+
+def class_scores(trials: list[TrialRecord], task: str, classes: list[str]) -> dict[str, Any] | None:
+    """Per-class AP (or IoU) per trial with its 95% bootstrap interval where stored."""
+    prefix = {
+        "detection": "bbox_AP/",
+        "instance": "segm_AP/",
+        "semantic": "IoU/",
+        "panoptic": "semantic_IoU/",
+    }[task]
+    rows = _ok(trials, task)
+    names = [n for n in classes if any(_num(t.metrics.get(prefix + n)) is not None for t in rows)]
+    if not rows or not names:
+        return None
+    data = []
+    for t in rows:
+        ys = [_num(t.metrics.get(prefix + n)) for n in names]
+        plus, minus = [], []
+        for n, y in zip(names, ys, strict=True):
+            lo = _num(t.metrics.get(f"{prefix}{n}_ci_low"))
+            hi = _num(t.metrics.get(f"{prefix}{n}_ci_high"))
+            plus.append(max(0.0, hi - y) if hi is not None and y is not None else 0.0)
+            minus.append(max(0.0, y - lo) if lo is not None and y is not None else 0.0)
+        data.append(
+            {
+                "type": "bar",
+                "name": _esc(t.label),
+                "x": [_esc(n) for n in names],
+                "y": ys,
+                "error_y": {"type": "data", "symmetric": False, "array": plus, "arrayminus": minus},
+                "hovertemplate": _esc(t.label) + "<br>%{x}: %{y:.3f}<extra></extra>",
+            }
+        )
+    metric = prefix[:-1]
+    layout = _layout(f"{task}: per-class {metric} with 95% intervals", "class", metric)
+    layout["barmode"] = "group"
+    layout["yaxis"]["range"] = [0, 1.05]
+    return {"data": data, "layout": layout}
+
+
+def f1_curves(trials: list[TrialRecord], task: str) -> dict[str, Any] | None:
+    """Mean F1 over classes against the confidence threshold, the chosen threshold marked."""
+    data: list[dict[str, Any]] = []
+    for t in _ok(trials, task):
+        curve = t.curves.get("f1")
+        if not curve or not curve.get("thresholds"):
+            continue
+        best = curve.get("best_threshold")
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": _esc(t.label),
+                "x": curve["thresholds"],
+                "y": curve["mean_f1"],
+                "hovertemplate": _esc(t.label)
+                + "<br>threshold %{x:.2f}: F1 %{y:.3f}<extra></extra>",
+            }
+        )
+        if best is not None:
+            i = curve["thresholds"].index(best) if best in curve["thresholds"] else 0
+            data.append(
+                {
+                    "type": "scatter",
+                    "mode": "markers+text",
+                    "name": _esc(t.label) + " best",
+                    "x": [best],
+                    "y": [curve["mean_f1"][i]],
+                    "text": [f"{best:.2f}"],
+                    "textposition": "top center",
+                    "marker": {"size": 11, "symbol": "star"},
+                    "showlegend": False,
+                    "hovertemplate": _esc(t.label)
+                    + "<br>F1-best threshold %{x:.2f}: F1 %{y:.3f}<extra></extra>",
+                }
+            )
+    if not data:
+        return None
+    layout = _layout(
+        f"{task}: F1 against confidence (IoU 0.5, mean over classes)",
+        "confidence threshold",
+        "F1",
+    )
+    layout["yaxis"]["range"] = [0, 1.05]
+    return {"data": data, "layout": layout}
+
+
+def confusion(t: TrialRecord) -> dict[str, Any] | None:
+    """The trial's confusion matrix, each row as fractions of its labelled total (counts on
+    hover); for detection a background row and column."""
+    stored = t.curves.get("confusion")
+    if not stored or not stored.get("matrix"):
+        return None
+    import numpy as np
+
+    counts = np.asarray(stored["matrix"], dtype=float)
+    totals = counts.sum(axis=1, keepdims=True)
+    share = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+    labels = [_esc(n) for n in stored["labels"]]
+    data = [
+        {
+            "type": "heatmap",
+            "z": share.round(4).tolist(),
+            "customdata": counts.astype(int).tolist(),
+            "x": labels,
+            "y": labels,
+            "colorscale": "Blues",
+            "reversescale": True,  # plotly's Blues runs dark to light
+            "zmin": 0,
+            "zmax": 1,
+            "hovertemplate": "labelled %{y}<br>predicted %{x}<br>%{customdata} "
+            + _esc(str(stored.get("unit", "")))
+            + " (%{z:.2f} of the row)<extra></extra>",
+        }
+    ]
+    layout = _layout(f"{t.task}: confusion of {t.label}", "predicted class", "labelled class")
+    layout["yaxis"]["autorange"] = "reversed"
+    layout["margin"]["l"] = 140
+    return {"data": data, "layout": layout}

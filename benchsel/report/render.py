@@ -86,6 +86,63 @@ def _row(t: TrialRecord) -> dict[str, Any]:
     return {"label": t.label, "cells": cells, "status": t.status}
 
 
+def _why(trials: list[TrialRecord], task: str, classes: list[str], add: Any) -> dict[str, Any]:
+    """The "why" part of a task's section: error breakdowns, per-class scores with intervals,
+    F1 curves, the best trial's confusion matrix and the label-issue gallery."""
+    from benchsel.data.label_issues import best_trials
+    from benchsel.report.gallery import issue_gallery
+
+    best = best_trials(trials).get(task)
+    ok = [t for t in trials if t.task == task and t.status == "ok"]
+    if best is None and ok:
+        best = max(ok, key=lambda t: t.metrics.get("accuracy") or -1.0)
+    threshold = best.metrics.get("f1_best_threshold") if best else None
+    plots = [
+        add(
+            figures.error_breakdown(trials, task),
+            "AP lost to each error type (TIDE, IoU 0.5): how much AP would rise if only those "
+            "errors were fixed: cls(ification), loc(alisation), both, dupe (duplicate), bkg "
+            "(background), miss(ed object); all FP / all FN fix every false positive / every "
+            "miss at once.",
+        ),
+        add(
+            figures.coco_analysis(trials, task),
+            "COCO's analysis: AP at IoU 0.75 and 0.5, then with localisation errors (IoU 0.1), "
+            "class confusion and background false positives forgiven in turn; FN is 1.",
+        ),
+        add(
+            figures.class_scores(trials, task, classes),
+            "Per-class scores with 95% bootstrap intervals over validation images.",
+        ),
+        add(
+            figures.f1_curves(trials, task),
+            "Mean F1 over classes against the confidence threshold; the star marks the "
+            "threshold that maximises it (f1_best_threshold)."
+            + (f" Best trial's: {threshold:.2f}." if threshold is not None else ""),
+        ),
+        add(
+            figures.confusion(best) if best else None,
+            (
+                f"Confusion matrix of {best.label}, rows as fractions of the labelled total"
+                + (
+                    f" (boxes matched at IoU 0.5, scores >= {threshold:.2f}; last row and "
+                    "column: background)"
+                    if threshold is not None
+                    else " (pixels)"
+                )
+                + "."
+            )
+            if best
+            else "",
+        ),
+    ]
+    return {
+        "why_plots": [p for p in plots if p],
+        "gallery": issue_gallery(trials, task),
+        "gallery_trial": best.label if best else None,
+    }
+
+
 def build_report(store: ResultsStore) -> str:
     """The report's HTML text."""
     import jinja2
@@ -162,6 +219,7 @@ def build_report(store: ResultsStore) -> str:
                 "rec": rec,
                 "constraints": describe(task, c),
                 "plots": [p for p in plots if p],
+                **_why(trials, task, task_classes, add),
             }
         )
     cost_plot = add(
