@@ -9,7 +9,7 @@ set -euo pipefail
 
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
-EXTRAS=${EXTRAS:-dev,ray}
+EXTRAS=${EXTRAS:-dev,ray,yolo}  # yolo: mmyolo (GPL-3.0) for YOLOv5/v6/v7/v8; drop it to leave it out
 
 if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"

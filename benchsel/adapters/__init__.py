@@ -6,11 +6,19 @@ OpenMMLab (registries, scopes, configs, data samples) stays behind these modules
 
 from __future__ import annotations
 
+import importlib
+import os
 from pathlib import Path
+from types import ModuleType
 
 from benchsel.adapters.base import ClassSpec, LoadedModel
 from benchsel.adapters.checkpoint import LoadReport, load_checkpoint
 from benchsel.catalog import Architecture, load_catalog
+
+# albumentations (mmdet's ``Albu`` step, used by mmyolo's YOLOv5/v8 pipelines; imported by mmdet's
+# transforms) asks PyPI for a newer version at import unless told not to: nothing benchsel runs
+# goes to the network unless the user names a URL.
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
 
 def build_model(
@@ -35,7 +43,7 @@ def build_model(
     arch.check_input_size(size)
     _quiet_openmmlab_logs()
     loaded: LoadedModel
-    if arch.package == "mmdet":
+    if arch.package in ("mmdet", "mmyolo"):
         from benchsel.adapters.mmdet import MMDetModel
 
         loaded = MMDetModel(arch, classes, variant, tuple(size), device)  # type: ignore[arg-type]
@@ -49,6 +57,16 @@ def build_model(
     return loaded
 
 
+def import_models(package: str) -> ModuleType:
+    """Import ``<package>.models`` (the libraries, not a model); mmyolo through its shim, since a
+    plain ``import mmyolo.models`` fails its mmcv check (see ``adapters.mmyolo_shim``)."""
+    if package == "mmyolo":
+        from benchsel.adapters.mmyolo_shim import import_mmyolo
+
+        import_mmyolo()
+    return importlib.import_module(f"{package}.models")
+
+
 def _quiet_openmmlab_logs() -> None:
     """mmengine logs every parameter's initialisation at INFO; keep warnings only."""
     import logging
@@ -58,4 +76,11 @@ def _quiet_openmmlab_logs() -> None:
     MMLogger.get_current_instance().setLevel(logging.WARNING)
 
 
-__all__ = ["ClassSpec", "LoadReport", "LoadedModel", "build_model", "load_checkpoint"]
+__all__ = [
+    "ClassSpec",
+    "LoadReport",
+    "LoadedModel",
+    "build_model",
+    "import_models",
+    "load_checkpoint",
+]

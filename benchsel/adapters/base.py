@@ -101,6 +101,12 @@ class LoadedModel(ABC):
     def postprocess(self, batch: Any) -> list[Prediction]:
         """Full test step on a preprocessed batch, converted to canonical predictions."""
 
+    def reparameterize(self) -> int:
+        """Fold training-time branches into the network that upstream deploys (RepVGG blocks);
+        the outputs stay the same up to float rounding, but the model can no longer be trained.
+        Returns how many blocks were folded (0: nothing to fold)."""
+        return 0
+
     def save_weights(self, path: str) -> None:
         """Save the weights as an OpenMMLab-style checkpoint (``state_dict`` + ``meta``)."""
         import torch

@@ -15,6 +15,10 @@ from benchsel.catalog import Architecture
 
 _LOADERS = ("LoadImageFromFile",)
 _ANNOTATION_LOADERS = ("LoadAnnotations", "LoadPanopticAnnotations")
+# Test-time resizes whose ``scale`` is the input size: mmdet's, and mmyolo's letterbox pair.
+_RESIZES = ("Resize", "YOLOv5KeepRatioResize", "LetterResize")
+# The scope whose registry has ``LoadImageFromNDArray`` (mmyolo uses mmdet's transforms).
+_ARRAY_LOADER_SCOPE = {"mmdet": "mmdet", "mmyolo": "mmdet", "mmseg": "mmseg"}
 
 
 def load_config(arch: Architecture, variant: str | None) -> Any:
@@ -103,8 +107,8 @@ def test_pipeline(cfg: Any, scope: str, input_size: tuple[int, int]) -> list[dic
         if kind in _ANNOTATION_LOADERS:
             continue
         if kind in _LOADERS:
-            step = {"type": f"{scope}.LoadImageFromNDArray"}
-        elif kind == "Resize":
+            step = {"type": f"{_ARRAY_LOADER_SCOPE[scope]}.LoadImageFromNDArray"}
+        elif kind in _RESIZES:
             step["scale"] = (width, height)
         elif kind == "Pad" and step.get("size") is not None:
             step["size"] = (width, height)
@@ -124,6 +128,15 @@ def build_from_config(cfg: Any, scope: str, device: str) -> Any:
 
 
 def _registry(scope: str) -> Any:
+    if scope == "mmyolo":
+        from benchsel.adapters.mmyolo_shim import import_mmyolo
+
+        import_mmyolo()
+        from mmyolo.registry import MODELS as YOLO_MODELS
+        from mmyolo.utils import register_all_modules as register_yolo
+
+        register_yolo(init_default_scope=False)
+        return YOLO_MODELS
     if scope == "mmdet":
         from mmdet.registry import MODELS
         from mmdet.utils import register_all_modules

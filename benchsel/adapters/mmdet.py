@@ -1,4 +1,6 @@
-"""Model adapter for mmdet: detection, instance and panoptic architectures."""
+"""Model adapter for mmdet-style detectors: mmdet's detection, instance and panoptic
+architectures, and mmyolo's YOLOv5/v6/v7/v8 (mmdet detectors registered in the ``mmyolo``
+scope, imported through ``adapters.mmyolo_shim``)."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from benchsel.predictions import (
 
 
 class MMDetModel(LoadedModel):
-    """An mmdet model built for the user's classes."""
+    """An mmdet (or mmyolo) model built for the user's classes."""
 
     def __init__(
         self,
@@ -31,9 +33,10 @@ class MMDetModel(LoadedModel):
     ) -> None:
         self.arch, self.classes, self.input_size, self.device = arch, classes, input_size, device
         self.task = "panoptic" if "panoptic" in arch.tasks else arch.primary_task
+        self.scope = arch.package  # "mmdet" or "mmyolo": the registry the config's types live in
         cfg = config.prepare_config(arch, variant, classes, semantic=False)
         self.config = cfg
-        self.model = config.build_from_config(cfg, "mmdet", device)
+        self.model = config.build_from_config(cfg, self.scope, device)
         self.model.dataset_meta = {
             "classes": classes.names,
             "thing_classes": classes.names[: classes.num_things],
@@ -43,8 +46,8 @@ class MMDetModel(LoadedModel):
         from mmcv.transforms import Compose
         from mmengine.registry import DefaultScope
 
-        with DefaultScope.overwrite_default_scope("mmdet"):
-            self._pipeline = Compose(config.test_pipeline(cfg, "mmdet", input_size))
+        with DefaultScope.overwrite_default_scope(self.scope):
+            self._pipeline = Compose(config.test_pipeline(cfg, self.scope, input_size))
 
     def preprocess(self, images: Sequence[np.ndarray]) -> dict[str, Any]:
         from mmengine.dataset import pseudo_collate
@@ -87,6 +90,22 @@ class MMDetModel(LoadedModel):
 
         with torch.no_grad():
             return self.postprocess(self.preprocess(images))
+
+    def reparameterize(self) -> int:
+        """Fold mmyolo's RepVGG blocks (YOLOv6; YOLOv7-l/x necks) into one convolution each, as
+        mmyolo's ``switch_to_deploy`` does before counting its published params/FLOPs."""
+        if self.scope != "mmyolo":
+            return 0
+        from mmyolo.models.layers import RepVGGBlock
+
+        blocks = [
+            m
+            for m in self.model.modules()
+            if isinstance(m, RepVGGBlock) and not hasattr(m, "rbr_reparam")
+        ]
+        for block in blocks:
+            block.switch_to_deploy()
+        return len(blocks)
 
     def _convert(self, sample: Any) -> Prediction:
         if self.task == "panoptic":

@@ -126,8 +126,9 @@ def _innermost(dataset: dict[str, Any]) -> dict[str, Any]:
 
 
 def base_batch_size(cfg: Any, config_name: str) -> int:
-    """Total batch the published learning rate was tuned for (``8xb32`` -> 256)."""
-    match = re.search(r"(\d+)xb(\d+)", config_name)
+    """Total batch the published learning rate was tuned for (``8xb32`` -> 256; mmyolo's
+    YOLOv7 configs write ``8x16b``)."""
+    match = re.search(r"(\d+)xb(\d+)", config_name) or re.search(r"(\d+)x(\d+)b", config_name)
     if match:
         return int(match.group(1)) * int(match.group(2))
     auto = cfg.get("auto_scale_lr") or {}
@@ -217,10 +218,15 @@ def build_train_config(
         dataset = dataset["dataset"]
     inner = _innermost(dataset)
     inner_pipeline = inner.get("pipeline")
+    stock_type = inner.get("type")
     inner.clear()
     inner.update(copy.deepcopy(dataset_cfg))
     if inner_pipeline is not None:
         inner["pipeline"] = inner_pipeline
+    if package == "mmyolo":
+        # mmyolo's YOLOv5CocoDataset is mmdet's CocoDataset that also hands itself to the mixing
+        # transforms (Mosaic, MixUp) and resolves the pipeline in mmyolo's registry: keep it.
+        inner["type"] = stock_type
     dataset = scale_sizes(dataset, fw, fh, package, arch.min_input_size)
     pipe_owner = (
         dataset
@@ -261,6 +267,8 @@ def build_train_config(
     base_batch = base_batch_size(cfg, Path(arch.config).stem)
     lr = scaled_lr(base_lr, str(optimizer["type"]), batch_size, base_batch, lr_rule)
     optimizer["lr"] = lr
+    if "batch_size_per_gpu" in optimizer:  # mmyolo's YOLOv5OptimizerConstructor scales weight
+        optimizer["batch_size_per_gpu"] = batch_size  # decay from the batch, as upstream does
     if device.startswith("cuda") and amp:
         optim["type"] = "AmpOptimWrapper"
         optim.setdefault("loss_scale", "dynamic")
@@ -301,8 +309,9 @@ def stage_switch(
 ) -> dict[str, Any] | None:
     """The stock config's late-training switch, moved to the same fraction of the budget.
 
-    RTMDet's PipelineSwitchHook drops mosaic / mixup for its last 20 of 300 epochs; YOLOX's
-    mode switch drops them for the last 15 and adds an L1 box loss.
+    RTMDet's PipelineSwitchHook drops mosaic / mixup for its last 20 of 300 epochs (mmyolo's
+    YOLOv6/v8 configs name it ``mmdet.PipelineSwitchHook``: the last 15 of 400 and 10 of 500);
+    YOLOX's mode switch drops them for the last 15 and adds an L1 box loss.
     """
     max_epochs = (cfg.get("train_cfg") or {}).get("max_epochs")
     if not max_epochs:

@@ -27,7 +27,14 @@ Family = Literal[
     "fcn",
     "deeplabv3plus",
 ]
-Package = Literal["mmdet", "mmseg"]
+Package = Literal["mmdet", "mmseg", "mmyolo"]
+# How to install a package that is not a core dependency.
+INSTALL_HINTS: dict[str, str] = {
+    "mmyolo": (
+        "mmyolo (GPL-3.0) is the optional extra benchsel[yolo]: `make install` installs it, or "
+        "run `pip install -e '.[yolo]'` in benchsel's environment"
+    ),
+}
 
 
 class _Strict(BaseModel):
@@ -70,6 +77,9 @@ class Architecture(_Strict):
     reference: Reference
     fixed_input_size: bool = False
     min_input_size: tuple[int, int] = (32, 32)
+    # Height and width must be multiples of this: mmyolo's YOLOs pad nothing, and their feature
+    # pyramid joins stride-8/16/32 maps, which only line up at multiples of 32.
+    size_divisor: int = 1
     # Mixed-precision training by default on a GPU; off where upstream's fp16 path is known
     # to break (``amp_note`` says why).
     amp_default: bool = True
@@ -103,14 +113,28 @@ class Architecture(_Strict):
             raise CatalogError(
                 f"{self.id} needs an input of at least {lo_h}x{lo_w}; got {size[0]}x{size[1]}"
             )
+        step = self.size_divisor
+        if size[0] % step or size[1] % step:
+            up = tuple(-(-side // step) * step for side in size)
+            raise CatalogError(
+                f"{self.id} needs an input whose height and width are multiples of {step}; got "
+                f"{size[0]}x{size[1]} (try {up[0]}x{up[1]})"
+            )
 
     def config_path(self) -> Path:
-        """Absolute path of the config file inside the installed mmdet/mmseg wheel."""
+        """Absolute path of the config file inside the installed mmdet/mmseg/mmyolo wheel.
+
+        Finding the package does not import it (mmyolo needs ``adapters.mmyolo_shim`` for that).
+        """
         import importlib.util
 
         spec = importlib.util.find_spec(self.package)
         if spec is None or spec.origin is None:
-            raise CatalogError(f"{self.id} needs {self.package}, which is not installed")
+            hint = INSTALL_HINTS.get(self.package)
+            raise CatalogError(
+                f"{self.id} needs {self.package}, which is not installed"
+                + (f"; {hint}" if hint else "")
+            )
         path = Path(spec.origin).parent / ".mim" / "configs" / self.config
         if not path.is_file():
             raise CatalogError(f"{self.id}: config {self.config} not found in {self.package}")

@@ -8,7 +8,6 @@ exception becomes a failed outcome with its traceback; the driver stores it as a
 from __future__ import annotations
 
 import base64
-import importlib
 import json
 import math
 import time
@@ -17,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchsel.adapters import ClassSpec, LoadedModel, build_model
+from benchsel.adapters import ClassSpec, LoadedModel, build_model, import_models
 from benchsel.catalog import Architecture, load_catalog
 from benchsel.data.labelling import price_of, priced
 from benchsel.data.types import Dataset
@@ -108,7 +107,7 @@ def _run(spec: TrialSpec, prepared: PreparedData, files: TrialFiles) -> TrialOut
     from benchsel.measure.memory import current_rss_mib, release_freed_memory
 
     arch = load_catalog().get(spec.arch_id)
-    importlib.import_module(f"{arch.package}.models")  # the libraries are not the model's cost
+    import_models(arch.package)  # the libraries are not the model's cost
     baseline_mib = current_rss_mib()  # before any model exists
     device = resolve_device(spec.measurement.device)
     if device == "cpu" and torch.cuda.is_available():
@@ -147,6 +146,9 @@ def _run(spec: TrialSpec, prepared: PreparedData, files: TrialFiles) -> TrialOut
     model.save_weights(str(files.weights))
     out.checkpoint_path = str(files.weights)
     deploy = _deployment_model(spec, prepared, model, arch)
+    folded = deploy.reparameterize()  # the network upstream deploys (YOLOv6's RepVGG blocks)
+    if folded:
+        out.conditions["deployed_network"] = f"{folded} RepVGG blocks folded, as mmyolo deploys"
     release_freed_memory()
     _count_complexity(deploy, out)
     _time_inference(spec, deploy, [im.file for im in val.images], out, baseline_mib)

@@ -87,6 +87,13 @@ def _by_flops(task: str, family: str) -> list[Architecture]:
     )
 
 
+def _yolov8_first(archs: list[Architecture]) -> list[Architecture]:
+    """The requirement table names YOLOv8: its entries first, each group in the given order."""
+    return [a for a in archs if a.id.startswith("yolov8")] + [
+        a for a in archs if not a.id.startswith("yolov8")
+    ]
+
+
 def _ids(*ids: str) -> Callable[[Situation], list[Architecture]]:
     catalog = load_catalog()
     return lambda s: [catalog.get(i) for i in ids]
@@ -114,16 +121,17 @@ def decision_table() -> list[Row]:
         ),
         Row(
             "limited GPU budget",
-            "the smallest YOLO-family model (EfficientDet or YOLOv8-small in common use)",
+            "the smallest YOLO-family model (YOLOv8's smallest first; EfficientDet is the other "
+            "common choice)",
             lambda s: s.limited_gpu and s.task in ("detection", "instance"),
-            lambda s: _by_flops(s.task, "yolo"),
+            lambda s: _yolov8_first(_by_flops(s.task, "yolo")),
         ),
         Row(
             "real-time inference (> 30 fps)",
-            "the YOLO family (YOLOv8 in common use; here RTMDet / YOLOX), best published "
-            "accuracy first",
+            "YOLOv8 (then the rest of the YOLO family: YOLOv5-v7, RTMDet, YOLOX), best "
+            "published accuracy first",
             lambda s: s.realtime and s.task in ("detection", "instance"),
-            lambda s: _by_published(s.task, "yolo"),
+            lambda s: _yolov8_first(_by_published(s.task, "yolo")),
         ),
         Row(
             "panoptic segmentation",

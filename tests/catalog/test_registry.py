@@ -29,6 +29,13 @@ REQUIRED_IDS = {
     "fcn-r50",
     "deeplabv3plus-r50",
     "mask2former-r50-semantic",
+    # mmyolo (the benchsel[yolo] extra)
+    "yolov5-s",
+    "yolov6-s",
+    "yolov7-tiny",
+    "yolov8-n",
+    "yolov8-s",
+    "yolov8-m",
 }
 FAMILIES = {
     "yolo",
@@ -80,6 +87,15 @@ def test_reference_numbers_match_bundled_metafile(arch):
     }
     assert arch.reference.metrics == published
     assert arch.reference.weights == model.get("Weights")
+    metadata = model.get("Metadata") or {}
+    memory = metadata.get("Training Memory (GB)", metadata.get("Memory (GB)"))
+    assert arch.reference.train_memory_gb == memory
+
+
+@pytest.mark.parametrize("arch", CATALOG.architectures, ids=lambda a: a.id)
+def test_reference_comes_from_the_entrys_own_package(arch):
+    """mmdet entries cite mmdet's metafiles, mmyolo entries mmyolo's (inside its wheel), ..."""
+    assert arch.reference.source.startswith(f"{arch.package}/.mim/configs/")
 
 
 def test_unknown_id_suggests_closest():
@@ -87,9 +103,32 @@ def test_unknown_id_suggests_closest():
         CATALOG.get("rtmdet-tiyn")
 
 
-def test_mmyolo_ids_explain_why_unavailable():
-    with pytest.raises(CatalogError, match="mmyolo"):
-        CATALOG.get("yolov8-s")
+def test_yolov5_to_v8_come_from_mmyolo():
+    for arch_id in ("yolov5-s", "yolov6-s", "yolov7-tiny", "yolov8-n", "yolov8-s", "yolov8-m"):
+        arch = CATALOG.get(arch_id)
+        assert (arch.package, arch.family) == ("mmyolo", "yolo")
+    assert not CATALOG.unavailable
+
+
+def test_unavailable_ids_explain_why(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "schema_version: 1\narchitectures: []\n"
+        "unavailable:\n  - {ids: [yolov9-c], family: yolo, reason: not in mmyolo 0.6.0}\n"
+    )
+    with pytest.raises(CatalogError, match=r"yolov9-c is not available: not in mmyolo 0\.6\.0"):
+        load_catalog(path).get("yolov9-c")
+
+
+def test_missing_mmyolo_says_how_to_install(monkeypatch):
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name, *args):
+        return None if name == "mmyolo" else real_find_spec(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    with pytest.raises(CatalogError, match=r"needs mmyolo, which is not installed; .*\[yolo\]"):
+        CATALOG.get("yolov8-n").config_path()
 
 
 def test_select_by_task_and_pattern():
