@@ -88,9 +88,9 @@ def test_two_architectures_end_to_end(tmp_path):
     # A CPU trial never stores a number under a name with both "gpu" and "hours".
     assert not [k for t in (det, seg) for k in t.metrics if "gpu" in k and "hours" in k]
     assert "train_full_schedule_usd" not in det.metrics  # GPU-hour prices apply to GPUs
-    assert det.metrics["accuracy_ci_low"] <= det.metrics["accuracy"] <= det.metrics[
-        "accuracy_ci_high"
-    ]
+    assert (
+        det.metrics["accuracy_ci_low"] <= det.metrics["accuracy"] <= det.metrics["accuracy_ci_high"]
+    )
     assert set(det.eval_states) == {"bbox"} and set(seg.eval_states) == {"semantic"}
     assert seg.conditions["speed"][0]["images"].startswith("3 validation images")
     assert det.metrics["labelled_images"] == 13  # 16 images, 20% held out for val
