@@ -192,7 +192,13 @@ def _fine_tune(
     def score() -> float:
         return evaluate(model, spec.task, val, limit=VAL_CURVE_IMAGES).get(metric, math.nan)
 
-    val_curve = ValCurve(model.model, max(1, iterations // VAL_CURVE_POINTS), metric, score)
+    val_curve = ValCurve(
+        model.model,
+        max(1, iterations // VAL_CURVE_POINTS),
+        metric,
+        score,
+        val_images=min(VAL_CURVE_IMAGES, len(val.images)),
+    )
     result = train(
         model,
         prepared.train_split_cfg(spec.task, spec.data_fraction),
