@@ -143,6 +143,15 @@ def _run(spec: TrialSpec, prepared: PreparedData, files: TrialFiles) -> TrialOut
     if _iterations(spec, prepared) > 0:
         _fine_tune(spec, prepared, model, val, files, arch, out, baseline_mib)
     _evaluate(spec, model, val, out)
+    if "val" in out.curves:  # the curve ends on the number the trial reports
+        out.curves["val"].append(
+            {
+                "iter": float(out.metrics["train_iters"]),
+                task_info(spec.task).primary_metric: out.metrics["accuracy"],
+                "weights": "final",
+                "val_images": float(len(val.images)),
+            }
+        )
     model.save_weights(str(files.weights))
     out.checkpoint_path = str(files.weights)
     deploy = _deployment_model(spec, prepared, model, arch)

@@ -209,7 +209,7 @@ def _has_signal(o: Option, samples: dict[str, Samples]) -> bool | None:
 def _compare(a: Option, b: Option, samples: dict[str, Samples]) -> Comparison | None:
     """a minus b on shared resamples; None when either has no per-image states."""
     if a.name in samples and b.name in samples:
-        return compare(samples[a.name], samples[b.name])
+        return compare(samples[a.name], samples[b.name])  # None: different image sets
     return None
 
 

@@ -37,6 +37,7 @@ class Samples:
     values: np.ndarray  # (resamples,)
     n_images: int
     chance: float = 0.0  # score of a model that learnt nothing (majority class for mIoU)
+    images: tuple[int, ...] = ()  # the sorted image ids the weights refer to
 
     def interval(self) -> tuple[float, float]:
         return percentile_interval(self.values)
@@ -85,34 +86,35 @@ def resample_all(
 ) -> dict[str, Samples]:
     """Samples for every option that has states: ``state_blobs`` maps an option's name to its
     seeds' states for the evaluation scoring its metric, ``metric_keys`` to that metric's key
-    (``bbox_AP``, ``mIoU``, ...). Options on a different image set than the first are left out.
-    """
-    loaded = {name: _states(blobs) for name, blobs in state_blobs.items() if blobs}
-    if not loaded:
-        return {}
-    reference = next(iter(loaded.values()))[0].image_ids
-    position = {int(i): k for k, i in enumerate(reference)}
-    weights = bootstrap_weights(len(reference), BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED)
+    (``bbox_AP``, ``mIoU``, ...). Options evaluated on the same image set (by id) get the same
+    bootstrap weights, so they can be compared pairwise; an option whose seeds disagree on the
+    images is left out."""
     out: dict[str, Samples] = {}
-    for name, states in loaded.items():
+    for name, blobs in state_blobs.items():
+        if not blobs:
+            continue
+        states = _states(blobs)
+        images = tuple(sorted(int(i) for i in states[0].image_ids))
+        if any(tuple(sorted(int(i) for i in s.image_ids)) != images for s in states):
+            continue
+        position = {image: k for k, image in enumerate(images)}
+        weights = bootstrap_weights(len(images), BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED)
         _evaluation, metric = STATE_OF_METRIC[metric_keys[name]]
         per_seed = []
         for state in states:
-            ids = [int(i) for i in state.image_ids]
-            if len(ids) != len(reference) or any(i not in position for i in ids):
-                break
-            columns = np.asarray([position[i] for i in ids])
+            columns = np.asarray([position[int(i)] for i in state.image_ids])
             per_seed.append(state.score_batch(weights[:, columns], [metric])[metric])
-        else:
-            chance = majority_chance(states[0]) if isinstance(states[0], SemanticEvalState) else 0
-            with np.errstate(all="ignore"):
-                values = np.nanmean(np.vstack(per_seed), axis=0)
-            out[name] = Samples(values, len(reference), chance)
+        chance = majority_chance(states[0]) if isinstance(states[0], SemanticEvalState) else 0.0
+        with np.errstate(all="ignore"):
+            values = np.nanmean(np.vstack(per_seed), axis=0)
+        out[name] = Samples(values, len(images), chance, images)
     return out
 
 
-def compare(a: Samples, b: Samples) -> Comparison:
-    """a minus b, resample by resample (both were scored on the same weights)."""
+def compare(a: Samples, b: Samples) -> Comparison | None:
+    """a minus b, resample by resample; None when they were not scored on the same images."""
+    if a.images != b.images:
+        return None
     diff = a.values - b.values
     lo, hi = percentile_interval(diff)
     defined = diff[~np.isnan(diff)]
