@@ -127,17 +127,20 @@ class ValCurve(_hook_base()):  # type: ignore[misc]
         self.model, self.every, self.metric, self.score = model, every, metric, score
         self.val_images = val_images
         self.curve: list[dict[str, float | str]] = []
+        self.seconds = 0.0  # spent scoring, not training: excluded from training throughput
 
     def after_train_iter(
         self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None
     ) -> None:
         it = runner.iter + 1
         if self.every and it % self.every == 0 and it < runner.max_iters:
+            start = time.perf_counter()
             self.model.eval()
             try:
                 value = self.score()
             finally:
                 self.model.train()
+                self.seconds += time.perf_counter() - start
             self.curve.append({"iter": float(it), self.metric: value, **self._label(runner, it)})
 
     def _label(self, runner: Any, it: int) -> dict[str, float | str]:

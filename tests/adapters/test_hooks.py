@@ -113,3 +113,18 @@ def test_a_failing_score_leaves_the_model_in_training_mode():
         train(fake_runner(3, [curve]))
     assert model.training
     assert curve.curve == []
+
+
+def test_scoring_time_is_counted_so_training_throughput_can_exclude_it():
+    import time
+
+    model = torch.nn.Linear(2, 2)
+
+    def slow_score() -> float:
+        time.sleep(0.05)
+        return 0.0
+
+    curve = ValCurve(model, every=2, metric="mIoU", score=slow_score)
+    train(fake_runner(6, [curve]))
+    assert len(curve.curve) == 2  # iterations 2 and 4 (none after the last)
+    assert 0.1 <= curve.seconds < 1.0
