@@ -209,7 +209,7 @@ def test_two_runs_on_one_store(tmp_path, benchsel):
     assert [t.status for t in _trials(tmp_path)] == ["ok"]
 
 
-def test_nothing_is_written_outside_the_output_folder(tmp_path, benchsel):
+def test_nothing_is_written_outside_the_output_folder_and_the_report(tmp_path, benchsel):
     data = tmp_path / "data"
     from benchsel.data.sample import generate_sample
 
@@ -228,7 +228,7 @@ def test_nothing_is_written_outside_the_output_folder(tmp_path, benchsel):
         return {
             str(p): p.stat().st_mtime
             for p in tmp_path.rglob("*")
-            if "out" not in p.relative_to(tmp_path).parts[:1]
+            if p.relative_to(tmp_path).parts[0] not in ("out", "reports")
         }
 
     before = outside()
@@ -236,6 +236,9 @@ def test_nothing_is_written_outside_the_output_folder(tmp_path, benchsel):
     assert result.code == 0, result.output
     assert outside() == before
     assert (tmp_path / "out" / "t.sqlite").is_file()
+    # The report goes to the suite's report path: reports/<name>.html beside the suite.
+    assert [p.name for p in (tmp_path / "reports").iterdir()] == ["t.html"]
+    assert f"Report: {tmp_path / 'reports' / 't.html'}" in result.stdout
 
 
 # Loaded at interpreter start (PYTHONPATH): mmcv as installed without its compiled ops.
