@@ -8,6 +8,7 @@ import pytest
 
 from benchsel.errors import BenchselError
 from benchsel.store import (
+    MIGRATIONS,
     SCHEMA_VERSION,
     ResultsStore,
     StoreLockedError,
@@ -17,7 +18,7 @@ from benchsel.store import (
 )
 
 
-def _record(h="abc", status="ok", **metrics):
+def _record(h="abc", status="ok", val_predictions=None, **metrics):
     return TrialRecord(
         hash=h,
         suite_name="s",
@@ -31,6 +32,7 @@ def _record(h="abc", status="ok", **metrics):
         spec={"x": 1},
         status=status,
         metrics=metrics or {"bbox_AP": 0.5},
+        val_predictions=val_predictions,
     )
 
 
@@ -112,3 +114,35 @@ def test_frame_has_one_row_per_trial(tmp_path):
         store.save_trial(_record("b", bbox_AP=0.2))
         frame = trials_frame(store)
     assert list(frame["hash"]) == ["a", "b"] and list(frame["bbox_AP"]) == [0.1, 0.2]
+
+
+# Val predictions (migration m003_val_predictions)
+
+
+def test_val_predictions_round_trip_and_are_replaced_with_their_trial(tmp_path):
+    path = tmp_path / "r.sqlite"
+    with ResultsStore(path) as store:
+        assert "m003_val_predictions" in store.applied_migrations
+        store.save_trial(_record("a", val_predictions=b"first"))
+        store.save_trial(_record("b", val_predictions=None))
+        store.save_trial(_record("a", val_predictions=b"second"))  # a re-run replaces the row
+        got = {t.hash: t.val_predictions for t in store.trials()}
+    assert got == {"a": b"second", "b": None}
+    rows = sqlite3.connect(path).execute("SELECT count(*) FROM val_predictions").fetchone()
+    assert rows == (1,)
+
+
+def test_a_store_from_before_gets_the_table_by_name(tmp_path):
+    """A store written with the first two migrations only is upgraded in place."""
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied REAL)")
+    for migration in MIGRATIONS[:2]:
+        migration(conn)
+        conn.execute("INSERT INTO _migrations VALUES (?, 0)", (migration.__name__,))
+    conn.execute("PRAGMA user_version = 2")
+    conn.close()
+    with ResultsStore(path) as store:
+        assert store.applied_migrations[-1] == "m003_val_predictions"
+        store.save_trial(_record("a", val_predictions=b"x"))
+        assert store.trials()[0].val_predictions == b"x"
