@@ -369,6 +369,10 @@ def recommend_cmd(
         Optional[bool],  # noqa: UP045
         typer.Option("--need-pixel-masks/--boxes-are-enough", help="Do you need masks?"),
     ] = None,
+    runtime: Annotated[
+        Literal["pytorch", "onnxruntime"],
+        typer.Option(help="Runtime you deploy on: speed limits use its measured latency."),
+    ] = "pytorch",
     as_json: JsonOpt = False,
 ) -> None:
     """Recommend an architecture from measured results (or a prior) and your constraints."""
@@ -404,7 +408,7 @@ def recommend_cmd(
     except ValidationError as exc:
         raise BenchselError(format_validation_error(exc)) from None
     hour_usd = gpu_hour_usd if gpu_hour_usd is not None else cost.gpu_hour_usd
-    rec = recommend(trials, task, constraints, prices, hour_usd)
+    rec = recommend(trials, task, constraints, prices, hour_usd, runtime)
     if as_json:
         _print_json(rec.to_dict())
     else:

@@ -26,9 +26,10 @@ from benchsel.errors import BenchselError, SuiteError
 from benchsel.tasks import Task
 
 DataFormat = Literal["auto", "coco", "coco_panoptic", "mask_folder", "voc"]
-SemanticLoss = Literal["ce", "weighted_ce", "dice_ce", "focal"]
+SemanticLoss = Literal["ce", "weighted_ce", "dice_ce", "focal", "boundary"]
 Precision = Literal["fp32", "fp16"]
 Device = Literal["auto", "cpu", "cuda"]
+Runtime = Literal["pytorch", "onnxruntime"]
 Size = tuple[int, int]
 
 
@@ -83,6 +84,9 @@ class Candidate(_Strict):
     checkpoint: str | None = Field(None, description="Local path or URL to start from.")
     iterations: int | None = Field(
         None, ge=0, description="This candidate's training budget (overrides training's)."
+    )
+    tta: bool | None = Field(
+        None, description="Test-time augmentation for this candidate (overrides measurement's)."
     )
 
     @field_validator("input_size")
@@ -143,6 +147,17 @@ class MeasurementSpec(_Strict):
     min_iters: int = Field(20, ge=1)
     min_seconds: float = Field(2.0, ge=0)
     threads: int | None = Field(None, ge=1, description="CPU threads (torch.set_num_threads).")
+    tta: bool = Field(
+        False,
+        description="Also score and time test-time augmentation: the architecture's shipped TTA "
+        "setting, else flip-only (detection and semantic; instance and panoptic models record "
+        "that upstream has none).",
+    )
+    runtimes: list[Runtime] = Field(
+        default_factory=lambda: list[Runtime](["pytorch"]),
+        description="Runtimes to measure: pytorch (always) and onnxruntime (the exported network "
+        "on ONNX Runtime's CPU provider, post-processing on the host).",
+    )
 
     @field_validator("batch_sizes")
     @classmethod
@@ -150,6 +165,13 @@ class MeasurementSpec(_Strict):
         if not v or any(b < 1 for b in v):
             raise ValueError("batch sizes must be positive")
         return sorted(set(v))
+
+    @field_validator("runtimes")
+    @classmethod
+    def _runtimes(cls, v: list[Runtime]) -> list[Runtime]:
+        if "pytorch" not in v:
+            raise ValueError("runtimes must include pytorch (training and accuracy run on it)")
+        return [r for r in ("pytorch", "onnxruntime") if r in v]  # type: ignore[misc]
 
 
 class Constraints(_Strict):

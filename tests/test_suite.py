@@ -117,3 +117,39 @@ def test_a_candidate_can_take_its_own_iteration_budget():
     )
     budgets = {t.arch_id: (t.training.iterations, t.training.epochs) for t in expand_trials(suite)}
     assert budgets == {"rtmdet-tiny": (5, None), "yolox-tiny": (None, 3)}
+
+
+def test_tta_per_candidate_and_runtimes_keep_pytorch_first():
+    from benchsel.pipeline.plan import expand_trials
+    from benchsel.suite import parse_suite
+
+    suite = parse_suite(
+        {
+            "name": "x",
+            "dataset": {"sample": {"images": 8}},
+            "candidates": [{"id": "rtmdet-tiny"}, {"id": "yolox-tiny", "tta": False}],
+            "measurement": {"tta": True, "runtimes": ["onnxruntime", "pytorch"]},
+        }
+    )
+    tta = {t.arch_id: t.measurement.tta for t in expand_trials(suite)}
+    assert tta == {"rtmdet-tiny": True, "yolox-tiny": False}
+    assert suite.measurement.runtimes == ["pytorch", "onnxruntime"]
+    with pytest.raises(SuiteError, match="runtimes must include pytorch"):
+        parse_suite(_with(measurement={"runtimes": ["onnxruntime"]}))
+
+
+def test_new_measurement_settings_leave_old_trial_hashes_alone():
+    """Hashes computed by benchsel before tta/runtimes existed (commit f3f3392): a suite that
+    does not use them must find its stored results again."""
+    from benchsel.pipeline.plan import expand_trials
+    from benchsel.suite import parse_suite
+
+    data = {
+        "name": "q",
+        "dataset": {"sample": {}},
+        "candidates": [{"id": "rtmdet-tiny"}, {"id": "yolox-tiny"}],
+    }
+    hashes = [t.hash for t in expand_trials(parse_suite(data))]
+    assert hashes == ["68039e5b9089a086", "a9ff0aece4867696"]
+    data["measurement"] = {"tta": True}
+    assert [t.hash for t in expand_trials(parse_suite(data))][0] != hashes[0]

@@ -62,6 +62,7 @@ class Variant(_Strict):
     description: str
     overrides: dict[str, Any] = Field(default_factory=dict)
     input_size: tuple[int, int] | None = None
+    backbone: str | None = None  # when the overrides change it (r18-light: "ResNet-18")
 
 
 class Architecture(_Strict):
@@ -75,6 +76,7 @@ class Architecture(_Strict):
     input_size: tuple[int, int]
     description: str
     reference: Reference
+    backbone: str  # e.g. "ResNet-50", "Swin-T": what a backbone sweep compares under one head
     fixed_input_size: bool = False
     min_input_size: tuple[int, int] = (32, 32)
     # Height and width must be multiples of this: mmyolo's YOLOs pad nothing, and their feature
@@ -90,6 +92,11 @@ class Architecture(_Strict):
     @property
     def primary_task(self) -> Task:
         return self.tasks[0]
+
+    def backbone_of(self, variant: str | None) -> str:
+        """The backbone of the stock config or of ``variant`` (which may change it)."""
+        chosen = self.variant(variant)
+        return chosen.backbone if chosen is not None and chosen.backbone else self.backbone
 
     def variant(self, name: str | None) -> Variant | None:
         """The named variant (None for the stock config)."""

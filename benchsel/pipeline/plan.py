@@ -13,6 +13,13 @@ from benchsel.formatting import trial_label
 from benchsel.suite import CostSpec, LabellingPrices, MeasurementSpec, Suite, TrainingSpec
 from benchsel.tasks import Task
 
+# Settings added after results were first stored: hashed only when set, so a suite that does
+# not use them keeps its trials' hashes (and its finished results) across upgrades.
+HASH_NEUTRAL_DEFAULTS: tuple[tuple[str, str, object], ...] = (
+    ("measurement", "tta", False),
+    ("measurement", "runtimes", ["pytorch"]),
+)
+
 
 class TrialSpec(BaseModel):
     """Everything that determines one trial's results (and so its hash)."""
@@ -38,7 +45,11 @@ class TrialSpec(BaseModel):
 
     @property
     def hash(self) -> str:
-        payload = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        data = self.model_dump(mode="json")
+        for section, key, default in HASH_NEUTRAL_DEFAULTS:
+            if data[section].get(key) == default:
+                del data[section][key]
+        payload = json.dumps(data, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     @property
@@ -77,6 +88,9 @@ def expand_trials(suite: Suite, data_key: str = "") -> list[TrialSpec]:
             )
             losses: list[str | None] = list(cand.losses) if cand.losses else [None]
             training = suite.training
+            measurement = suite.measurement
+            if cand.tta is not None:
+                measurement = measurement.model_copy(update={"tta": cand.tta})
             if cand.iterations is not None:
                 training = training.model_copy(
                     update={"iterations": cand.iterations, "epochs": None}
@@ -98,7 +112,7 @@ def expand_trials(suite: Suite, data_key: str = "") -> list[TrialSpec]:
                                 seed=seed,
                                 checkpoint=cand.checkpoint,
                                 training=training,
-                                measurement=suite.measurement,
+                                measurement=measurement,
                                 labelling=suite.labelling,
                                 cost=suite.cost,
                                 dataset_key=data_key,

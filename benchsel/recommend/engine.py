@@ -86,6 +86,8 @@ def violations(o: Option, c: Constraints) -> list[str]:
         and o.label_cost_usd > c.label_budget_usd
     ):
         out.append(explain.too_costly("its labels cost", o.label_cost_usd, c.label_budget_usd))
+    if o.runtime_error is not None:
+        out.append(o.runtime_error)
     if c.target_accuracy and o.accuracy is not None and o.accuracy < c.target_accuracy:
         out.append(explain.below_target(o.accuracy_metric, o.accuracy, c.target_accuracy))
     if o.accuracy is None:
@@ -96,8 +98,9 @@ def violations(o: Option, c: Constraints) -> list[str]:
 def unchecked(o: Option, c: Constraints) -> list[str]:
     """Constraints that could not be checked for ``o`` (missing measurements)."""
     out = []
-    if latency_limit_ms(c) and o.fps is None and o.latency_ms is None:
-        out.append("speed not measured")
+    if latency_limit_ms(c) and o.fps is None and o.latency_ms is None and not o.runtime_error:
+        where = "" if o.runtime == "pytorch" else f" on {o.runtime} (see measurement.runtimes)"
+        out.append(f"speed not measured{where}")
     if c.max_gpu_mem_gib and not o.on_gpu:
         out.append("GPU memory not measured (measured on CPU)")
     if (c.gpu_budget_hours or c.gpu_budget_usd) and o.gpu_hours is None:
@@ -149,13 +152,18 @@ def recommend(
     constraints: Constraints | None = None,
     prices: LabellingPrices | None = None,
     gpu_hour_usd: float = 2.5,
+    runtime: str = "pytorch",
 ) -> Recommendation:
-    """Recommend an architecture for ``task`` from measured ``trials`` (or the prior)."""
+    """Recommend an architecture for ``task`` from measured ``trials`` (or the prior); speed
+    constraints apply to the numbers measured on ``runtime`` (pytorch or onnxruntime)."""
     c = constraints or Constraints()
     prices = prices or LabellingPrices()
-    measured = measured_options(trials or [], task, c)
+    measured = measured_options(trials or [], task, c, runtime)
     if not measured:
-        return _recommend_prior(task, c, gpu_hour_usd)
+        rec = _recommend_prior(task, c, gpu_hour_usd)
+        if runtime != "pytorch":
+            rec.notes.append(explain.prior_runtime(runtime))
+        return rec
     metric = task_info(task).primary_metric
     notes: list[str] = []
     for o in measured:
@@ -177,6 +185,8 @@ def recommend(
     )
     if unmeasured:
         notes.append(explain.unmeasured_families(unmeasured, task))
+    if runtime != "pytorch":
+        notes.append(explain.runtime_basis(runtime, measured))
     if not feasible:
         reasons = [explain.nothing_qualifies(rejected)]
         return Recommendation(task, "measured", None, [], rejected, reasons, notes, c)

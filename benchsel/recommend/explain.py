@@ -46,6 +46,23 @@ def below_target(metric: str, value: float, target: float) -> str:
     return f"{metric} {value:.3f} < target {target:g}"
 
 
+def runtime_basis(runtime: str, options: list[Option]) -> str:
+    """How speeds are judged when deploying on ``runtime``."""
+    deployed = sum(o.latency_ms is not None for o in options)
+    return (
+        f"Speed constraints are checked against {runtime} latencies (the exported network, "
+        f"post-processing on the host), measured for {deployed} of {len(options)} options; "
+        "accuracy is PyTorch's (the trial checks that the deployed model's agrees)."
+    )
+
+
+def prior_runtime(runtime: str) -> str:
+    return (
+        f"No {runtime} numbers without results: published speeds are PyTorch's. "
+        f"Run a suite with measurement.runtimes: [pytorch, {runtime}] to check deployed speed."
+    )
+
+
 def not_checked(o: Option, missing: list[str]) -> str:
     return f"{o.name}: not checked: {', '.join(missing)}"
 

@@ -39,6 +39,8 @@ class Option:
     gflops: float | None = None
     params_m: float | None = None
     speed_basis: str = ""  # where fps / latency come from: device measured, or published setup
+    runtime: str = "pytorch"  # the runtime fps / latency were measured on
+    runtime_error: str | None = None  # why the model cannot be deployed on that runtime
     seeds: int = 1
     accuracy_ci_low: float | None = None  # 95% bootstrap interval over val images
     accuracy_ci_high: float | None = None
@@ -80,10 +82,14 @@ def _at_fraction(runs: list[TrialRecord], fraction: float) -> list[TrialRecord]:
     return [t for t in runs if t.data_fraction == fraction]
 
 
-def measured_options(trials: Sequence[TrialRecord], task: str, c: Constraints) -> list[Option]:
+def measured_options(
+    trials: Sequence[TrialRecord], task: str, c: Constraints, runtime: str = "pytorch"
+) -> list[Option]:
     """One option per configuration, at the largest data fraction the user can afford
     (labelled images available), averaged over seeds. Models of richer tasks join with their
-    score on this task (e.g. an instance model's box AP for detection)."""
+    score on this task (e.g. an instance model's box AP for detection). Speed is the one
+    measured on ``runtime`` (``onnxruntime``: the exported network, see the trial)."""
+    speed = "" if runtime == "pytorch" else f"{runtime}_"
     info = task_info(task)
     metric_of: dict[str, str] = {task: "accuracy", **dict(info.shared_by)}
     groups: dict[tuple[str, str, str | None, str], list[TrialRecord]] = defaultdict(list)
@@ -128,9 +134,11 @@ def measured_options(trials: Sequence[TrialRecord], task: str, c: Constraints) -
                 state_blobs=blobs if len(blobs) == len(chosen) else [],
                 measured_task=measured_task,
                 accuracy_metric=info.primary_metric,
-                fps=avg("fps"),
-                latency_ms=avg("latency_e2e_p50_ms"),
-                speed_basis=_measured_speed_basis(chosen[0]),
+                fps=avg(f"{speed}fps"),
+                latency_ms=avg(f"{speed}latency_e2e_p50_ms"),
+                speed_basis=_measured_speed_basis(chosen[0], runtime),
+                runtime=runtime,
+                runtime_error=_runtime_error(chosen[0], runtime),
                 infer_mem_gib=avg("infer_gpu_reserved_peak_gib"),
                 train_mem_gib=avg("train_gpu_reserved_peak_gib"),
                 on_gpu=str(chosen[0].conditions.get("device", "cpu")).startswith("cuda"),
@@ -152,10 +160,20 @@ def _val_images(t: TrialRecord) -> int | None:
     return int(value) if value is not None else None
 
 
-def _measured_speed_basis(t: TrialRecord) -> str:
+def _measured_speed_basis(t: TrialRecord, runtime: str = "pytorch") -> str:
+    if runtime != "pytorch":
+        deployed = t.conditions.get(runtime) or {}
+        device = deployed.get("device") or t.conditions.get("device", "?")
+        return f"measured on {runtime}: {device}, batch 1, fp32, end to end"
     speed = (t.conditions.get("speed") or [{}])[0]
     device = speed.get("device") or t.conditions.get("device", "?")
     return f"measured: {device}, batch 1, {speed.get('precision', 'fp32')}, end to end"
+
+
+def _runtime_error(t: TrialRecord, runtime: str) -> str | None:
+    """Why ``t`` cannot be deployed on ``runtime`` (None: it can, or it was not tried)."""
+    error = (t.conditions.get(runtime) or {}).get("export_error") if runtime != "pytorch" else None
+    return f"it does not export to {runtime}: {error}" if error else None
 
 
 def prior_options(task: str) -> list[Option]:

@@ -27,6 +27,15 @@ def test_published_figures_at_640(arch_id, gflops, params_m):
     assert (ref.gflops, ref.params_m) == (gflops, params_m)
 
 
+def test_swin_t_mask_rcnn_equals_the_swin_authors_figures():
+    """48M params / 267G FLOPs at 1280x800 (Swin-Transformer-Object-Detection's README, Mask
+    R-CNN Swin-T 1x): the catalog's reference for mask-rcnn-swin-t, rounded as published."""
+    model = build_model("mask-rcnn-swin-t", ClassSpec.generic(80), input_size=(800, 1280))
+    result = count_complexity(model)
+    ref = CATALOG.get("mask-rcnn-swin-t").reference
+    assert (round(result.params_m), round(result.gflops)) == (ref.params_m, ref.gflops) == (48, 267)
+
+
 def _classes(arch):
     if "panoptic" in arch.tasks:
         return ClassSpec.panoptic(["a", "b"], ["c"])

@@ -329,6 +329,67 @@ def test_cli_json_shape(tmp_path, benchsel):
     assert [r["id"] for r in out["ranking"]] == ["rtmdet-tiny"]
 
 
+def _deployed_trials():
+    mask = trial("mask-rcnn-r50", accuracy=0.55, fps=9.0, latency_e2e_p50_ms=110.0)
+    mask.conditions["onnxruntime"] = {"export_error": "RoIAlign (mmcv custom op) has no export"}
+    return [
+        trial(
+            "rtmdet-tiny",
+            accuracy=0.48,
+            fps=20.0,
+            latency_e2e_p50_ms=50.0,
+            onnxruntime_fps=35.0,
+            onnxruntime_latency_e2e_p50_ms=28.0,
+        ),
+        trial(
+            "dino-4scale-r50",
+            accuracy=0.62,
+            fps=5.0,
+            latency_e2e_p50_ms=200.0,
+            onnxruntime_fps=8.0,
+            onnxruntime_latency_e2e_p50_ms=120.0,
+        ),
+        mask,
+    ]
+
+
+def test_runtime_onnxruntime_checks_deployed_latency_and_rejects_what_cannot_export():
+    on_torch = recommend(_deployed_trials(), "detection", Constraints(min_fps=30))
+    assert on_torch.recommended is None  # nothing reaches 30 fps in PyTorch
+    deployed = recommend(
+        _deployed_trials(), "detection", Constraints(min_fps=30), runtime="onnxruntime"
+    )
+    assert deployed.recommended.id == "rtmdet-tiny"
+    assert deployed.recommended.latency_ms == 28.0
+    assert deployed.recommended.speed_basis.startswith("measured on onnxruntime")
+    rejected = {o.id: o.reasons for o in deployed.rejected}
+    assert rejected["dino-4scale-r50"] == ["8.0 fps < 30 fps required"]
+    assert any("does not export to onnxruntime: RoIAlign" in r for r in rejected["mask-rcnn-r50"])
+    assert any("checked against onnxruntime latencies" in n for n in deployed.notes)
+
+
+def test_runtime_onnxruntime_without_deployed_numbers_says_speed_is_unchecked():
+    trials = [trial("rtmdet-tiny", accuracy=0.48, fps=20.0)]
+    rec = recommend(trials, "detection", Constraints(min_fps=10), runtime="onnxruntime")
+    assert rec.recommended.id == "rtmdet-tiny" and rec.recommended.fps is None
+    assert any("speed not measured on onnxruntime" in n for n in rec.notes)
+    prior = recommend(None, "detection", Constraints(), runtime="onnxruntime")
+    assert any("published speeds are PyTorch's" in n for n in prior.notes)
+
+
+def test_cli_runtime_option(tmp_path, benchsel):
+    path = tmp_path / "r.sqlite"
+    with ResultsStore(path) as store:
+        for t in _deployed_trials():
+            store.save_trial(t)
+    args = ["recommend", "--results", str(path), "--task", "detection", "--min-fps", "30"]
+    result = benchsel(*args, "--runtime", "onnxruntime", "--json")
+    assert result.code == 0, result.output
+    assert result.report()["recommended"]["id"] == "rtmdet-tiny"
+    bad = benchsel(*args, "--runtime", "tensorrt")
+    assert bad.code == 2 and "tensorrt" in bad.stderr
+
+
 def test_cli_prior_and_errors(tmp_path, benchsel):
     prior = benchsel("recommend", "--task", "panoptic", "--json")
     assert prior.code == 0, prior.output
