@@ -143,13 +143,15 @@ def catalog_table(entries: list[Architecture], catalog: Catalog) -> None:
     """The architecture catalog as a table, and what is not available and why."""
     console = Console()
     table = Table(title=f"benchsel catalog ({len(entries)} architectures)")
-    for col in ("id", "family", "tasks", "package", "input (HxW)", "published", "variants"):
+    columns = ("id", "family", "backbone", "tasks", "package", "input (HxW)", "published", "variants")
+    for col in columns:
         table.add_column(col)
     for a in entries:
         published = ", ".join(f"{k} {v:g}" for k, v in a.reference.metrics.items())
         table.add_row(
             a.id,
             a.family,
+            a.backbone,
             ", ".join(a.tasks),
             a.package,
             f"{a.input_size[0]}x{a.input_size[1]}",

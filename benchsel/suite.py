@@ -171,7 +171,7 @@ class MeasurementSpec(_Strict):
     def _runtimes(cls, v: list[Runtime]) -> list[Runtime]:
         if "pytorch" not in v:
             raise ValueError("runtimes must include pytorch (training and accuracy run on it)")
-        return [r for r in ("pytorch", "onnxruntime") if r in v]  # type: ignore[misc]
+        return [r for r in ("pytorch", "onnxruntime") if r in v]
 
 
 class Constraints(_Strict):

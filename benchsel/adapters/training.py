@@ -160,14 +160,27 @@ SEMANTIC_LOSSES: dict[str, list[dict[str, Any]]] = {
         },
         {"type": "DiceLoss", "loss_weight": 3.0, "loss_name": "loss_dice"},
     ],
+    "boundary": [  # benchsel's edge-weighted CE, registered in mmseg's MODELS by its module
+        {
+            "type": "EdgeWeightedCrossEntropyLoss",
+            "band_px": 2,  # losses.BOUNDARY_BAND_PX, pixels of the training input
+            "edge_weight": 10.0,  # losses.BOUNDARY_EDGE_WEIGHT: weight 11 in the band
+            "loss_weight": 1.0,
+            "loss_name": "loss_edge_ce",
+        }
+    ],
 }
 
 
 def semantic_loss(name: str, aux: bool) -> list[dict[str, Any]]:
-    """mmseg loss configs of the ce / dice_ce variants (auxiliary heads get 0.4 of the weight).
+    """mmseg loss configs of the ce / dice_ce / boundary variants (auxiliary heads get 0.4 of
+    the weight).
 
-    weighted_ce and focal are benchsel modules (see ``benchsel.adapters.losses``).
+    weighted_ce and focal are benchsel modules (see ``benchsel.adapters.losses``); so is
+    boundary's EdgeWeightedCrossEntropyLoss, which importing that module registers in mmseg.
     """
+    if name == "boundary":
+        import benchsel.adapters.losses  # noqa: F401  (registers EdgeWeightedCrossEntropyLoss)
     losses = copy.deepcopy(SEMANTIC_LOSSES[name])
     if aux:
         for loss in losses:

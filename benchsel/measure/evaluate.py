@@ -30,6 +30,7 @@ from benchsel.measure.accuracy import (
     coco_ground_truth,
 )
 from benchsel.measure.accuracy import panoptic_to_semantic as _to_semantic
+from benchsel.measure.boundary import BoundaryIoUEvaluator, BoundaryIoUState
 from benchsel.measure.uncertainty import (
     BOOTSTRAP_RESAMPLES,
     BOOTSTRAP_SEED,
@@ -55,10 +56,13 @@ class EvaluationResult:
     conditions: dict[str, Any] = field(default_factory=dict)
     predictions: ValPredictions | None = None
     class_names: dict[int, str] = field(default_factory=dict)  # COCO category id -> class
+    # semantic / panoptic: per-image Boundary IoU counts (metrics share the semantic prefix)
+    boundary: BoundaryIoUState | None = None
 
     def intervals(self, per_class: bool = False) -> dict[str, float]:
-        """``<metric>_ci_low`` / ``<metric>_ci_high`` for every state's default metrics, and
-        with ``per_class`` for per-class AP (``<iou>_AP/<class>``) and IoU (``IoU/<class>``)."""
+        """``<metric>_ci_low`` / ``<metric>_ci_high`` for every state's default metrics and
+        ``boundary_IoU``, and with ``per_class`` for per-class AP (``<iou>_AP/<class>``), IoU
+        (``IoU/<class>``) and Boundary IoU (``boundary_IoU/<class>``)."""
         out: dict[str, float] = {}
         for name, state in self.states.items():
             prefix = self.prefixes.get(name, "")
@@ -71,6 +75,10 @@ class EvaluationResult:
             out.update({prefix + k: v for k, v in ci.items()})
             if per_class and isinstance(state, CocoEvalState):
                 out.update(_class_ap_intervals(state, self.class_names))
+        if self.boundary is not None:
+            prefix = self.prefixes.get("semantic", "")
+            ci = self.boundary.intervals(per_class, BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED)
+            out.update({prefix + k: v for k, v in ci.items()})
         return out
 
 
@@ -132,6 +140,7 @@ def evaluate_model(
     bbox = CocoEvaluator(things, "bbox") if "bbox" in wanted else None
     segm = CocoEvaluator(things, "segm") if "segm" in wanted else None
     sem = SemanticEvaluator(subset.classes, 255) if "semantic" in wanted else None
+    edges = BoundaryIoUEvaluator(subset.classes, 255) if sem is not None else None
     pan = PanopticEvaluator(subset.classes, subset.num_things) if "panoptic" in wanted else None
     kept = PredictionCollector(things.classes if bbox else subset.classes) if diagnose else None
     for im in images:
@@ -146,6 +155,8 @@ def evaluate_model(
                 segments = [(s.id, s.label, s.iscrowd, s.json_area) for s in im.segments]
                 pan.process(ids, segments, pred, image_id=im.id)
             sem.process(gt_map, labels, image_id=im.id)
+            if edges is not None:
+                edges.process(gt_map, labels, image_id=im.id)
             if kept is not None:
                 kept.add_maps(im, gt_map, labels.labels)
         else:
@@ -171,6 +182,12 @@ def evaluate_model(
         if ev.state is not None:
             result.states[name] = ev.state
             result.prefixes[name] = prefix
+    if edges is not None:
+        prefix = "semantic_" if pan else ""
+        result.metrics.update({prefix + k: v for k, v in edges.evaluate().items()})
+        result.boundary = edges.state
+        assert edges.state is not None
+        result.conditions["boundary_IoU"] = edges.state.conditions()
     if bbox is not None:
         result.class_names = dict(zip(bbox.cat_ids, things.classes, strict=False))
     if kept is not None:

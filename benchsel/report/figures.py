@@ -115,11 +115,15 @@ def scatter(
     return {"data": data, "layout": layout}
 
 
-def _error_bars(rows: list[TrialRecord], values: list[float]) -> dict[str, Any]:
-    """Asymmetric error bars from each trial's 95% bootstrap interval (none where absent)."""
+def _error_bars(
+    rows: list[TrialRecord], values: list[float], metric: str = "accuracy"
+) -> dict[str, Any]:
+    """Asymmetric error bars from each trial's 95% bootstrap interval of ``metric`` (stored as
+    ``<metric>_ci_low`` / ``_ci_high``; none where absent)."""
     plus, minus = [], []
     for t, y in zip(rows, values, strict=True):
-        lo, hi = _num(t.metrics.get("accuracy_ci_low")), _num(t.metrics.get("accuracy_ci_high"))
+        lo = _num(t.metrics.get(f"{metric}_ci_low"))
+        hi = _num(t.metrics.get(f"{metric}_ci_high"))
         plus.append(max(0.0, hi - y) if hi is not None else 0.0)
         minus.append(max(0.0, y - lo) if lo is not None else 0.0)
     return {"type": "data", "symmetric": False, "array": plus, "arrayminus": minus}
@@ -475,4 +479,273 @@ def confusion(t: TrialRecord) -> dict[str, Any] | None:
     layout = _layout(f"{t.task}: confusion of {t.label}", "predicted class", "labelled class")
     layout["yaxis"]["autorange"] = "reversed"
     layout["margin"]["l"] = 140
+    return {"data": data, "layout": layout}
+
+
+# -- test-time augmentation, the deployed runtime, backbones under one head
+
+
+def tta_views(t: TrialRecord) -> int | None:
+    """Augmented views per image of a trial's TTA (the metric, else its conditions)."""
+    views = _num(t.metrics.get("tta_views"))
+    if views is None:
+        views = _num((t.conditions.get("tta") or {}).get("views"))
+    return None if views is None else int(views)
+
+
+def gain_verdict(low: float | None, high: float | None) -> str:
+    """How a paired gain reads from its 95% interval: gain, loss, or not separable from none."""
+    if low is None or high is None:
+        return "no interval"
+    if low > 0:
+        return "gain"
+    if high < 0:
+        return "loss"
+    return "not separable from no gain"
+
+
+# verdict -> (legend entry, colour)
+GAIN_TRACES = {
+    "gain": ("gain (interval above 0)", "#2ca02c"),
+    "not separable from no gain": ("not separable from no gain (interval contains 0)", "#7f7f7f"),
+    "loss": ("loss (interval below 0)", "#d62728"),
+    "no interval": ("gain without a stored interval", "#1f77b4"),
+}
+
+
+def tta_tradeoff(trials: list[TrialRecord], task: str) -> dict[str, Any] | None:
+    """Accuracy gained by test-time augmentation (paired, with its interval) against the
+    latency it adds, one point per trial, coloured by whether the gain is separable from 0."""
+    metric = PRIMARY[task]
+    groups: dict[str, list[tuple[TrialRecord, float, float, float | None]]] = defaultdict(list)
+    for t in _ok(trials, task):
+        gain = _num(t.metrics.get("tta_gain"))
+        tta_ms = _num(t.metrics.get("tta_latency_e2e_p50_ms"))
+        plain_ms = _num(t.metrics.get("latency_e2e_p50_ms"))
+        if gain is None or tta_ms is None or plain_ms is None:
+            continue
+        ratio = tta_ms / plain_ms if plain_ms > 0 else None
+        verdict = gain_verdict(
+            _num(t.metrics.get("tta_gain_ci_low")), _num(t.metrics.get("tta_gain_ci_high"))
+        )
+        groups[verdict].append((t, tta_ms - plain_ms, gain, ratio))
+    if not groups:
+        return None
+    data = []
+    for verdict, (name, colour) in GAIN_TRACES.items():
+        pts = groups.get(verdict)
+        if not pts:
+            continue
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "markers+text",
+                "name": name,
+                "x": [p[1] for p in pts],
+                "y": [p[2] for p in pts],
+                "text": [_esc(p[0].label) for p in pts],
+                "textposition": "top center",
+                "customdata": [[tta_views(p[0]), p[3]] for p in pts],
+                "marker": {"size": 11, "color": colour},
+                "error_y": _error_bars([p[0] for p in pts], [p[2] for p in pts], "tta_gain"),
+                "hovertemplate": "%{text}<br>%{customdata[0]} views<br>latency paid %{x:.1f} ms "
+                "(TTA/plain %{customdata[1]:.2f}x)<br>"
+                + metric
+                + " gained %{y:.3f}<extra></extra>",
+            }
+        )
+    layout = _layout(
+        f"{task}: accuracy gained by test-time augmentation vs latency paid",
+        "latency paid: TTA e2e p50 minus plain e2e p50 (ms, batch 1)",
+        f"{metric} gained (TTA minus plain, paired)",
+    )
+    layout["shapes"] = [
+        {
+            "type": "line",
+            "xref": "paper",
+            "x0": 0,
+            "x1": 1,
+            "y0": 0,
+            "y1": 0,
+            "line": {"color": "#888", "dash": "dash"},
+        }
+    ]
+    layout["annotations"] = [
+        {
+            "xref": "paper",
+            "x": 1,
+            "y": 0,
+            "xanchor": "right",
+            "yanchor": "bottom",
+            "showarrow": False,
+            "text": "no gain",
+            "font": {"color": "#888"},
+        }
+    ]
+    return {"data": data, "layout": layout}
+
+
+def runtime_latency(trials: list[TrialRecord], task: str) -> dict[str, Any] | None:
+    """End-to-end batch-1 p50 latency per trial in PyTorch and in ONNX Runtime, the ratio
+    PyTorch/ONNX Runtime on the ONNX Runtime bar."""
+    rows = [
+        t
+        for t in _ok(trials, task)
+        if _num(t.metrics.get("latency_e2e_p50_ms")) is not None
+        and _num(t.metrics.get("onnxruntime_latency_e2e_p50_ms")) is not None
+    ]
+    if not rows:
+        return None
+    names = [_esc(t.label) for t in rows]
+    phases = ("preprocess", "forward", "postprocess")
+    data = []
+    for runtime, prefix in (("PyTorch", ""), ("ONNX Runtime", "onnxruntime_")):
+        e2e = [_num(t.metrics.get(f"{prefix}latency_e2e_p50_ms")) for t in rows]
+        ratio = [
+            torch_ms / ort_ms if torch_ms is not None and ort_ms else None
+            for torch_ms, ort_ms in (
+                (
+                    _num(t.metrics.get("latency_e2e_p50_ms")),
+                    _num(t.metrics.get("onnxruntime_latency_e2e_p50_ms")),
+                )
+                for t in rows
+            )
+        ]
+        trace: dict[str, Any] = {
+            "type": "bar",
+            "name": runtime,
+            "x": names,
+            "y": e2e,
+            "customdata": [
+                [r, *(_num(t.metrics.get(f"{prefix}latency_{p}_p50_ms")) for p in phases)]
+                for t, r in zip(rows, ratio, strict=True)
+            ],
+            "hovertemplate": "%{x}<br>"
+            + runtime
+            + " e2e p50 %{y:.2f} ms<br>preprocess %{customdata[1]:.2f}, forward "
+            "%{customdata[2]:.2f}, postprocess %{customdata[3]:.2f} ms"
+            "<br>PyTorch/ONNX Runtime %{customdata[0]:.2f}x<extra></extra>",
+        }
+        if prefix:
+            trace["text"] = [f"{r:.2f}x" if r is not None else "" for r in ratio]
+            trace["textposition"] = "outside"
+        data.append(trace)
+    layout = _layout(
+        f"{task}: PyTorch vs ONNX Runtime latency (label: PyTorch/ONNX Runtime)",
+        "trial",
+        "e2e p50 latency, ms (batch 1)",
+    )
+    layout["barmode"] = "group"
+    return {"data": data, "layout": layout}
+
+
+def backbone_groups(
+    trials: list[TrialRecord], task: str
+) -> dict[str, list[tuple[TrialRecord, str]]]:
+    """Per head (family), its ok trials with each one's backbone from the catalog; only heads
+    whose trials cover at least two distinct backbones. Trials not in the catalog are left out."""
+    from benchsel.catalog import load_catalog
+    from benchsel.errors import BenchselError
+
+    catalog = load_catalog()
+    groups: dict[str, list[tuple[TrialRecord, str]]] = defaultdict(list)
+    for t in _ok(trials, task):
+        try:
+            backbone = catalog.get(t.arch_id).backbone_of(t.variant)
+        except BenchselError:
+            continue
+        groups[t.family].append((t, backbone))
+    return {
+        family: pairs
+        for family, pairs in sorted(groups.items())
+        if len({backbone for _, backbone in pairs}) >= 2
+    }
+
+
+def published_accuracy(arch_id: str, variant: str, task: str) -> tuple[float | None, str]:
+    """OpenMMLab's published primary metric of ``arch_id``'s stock config as a fraction, and the
+    data set it was measured on; None for a variant (no published config) or where absent."""
+    from benchsel.catalog import load_catalog
+    from benchsel.errors import BenchselError
+
+    try:
+        reference = load_catalog().get(arch_id).reference
+    except BenchselError:
+        return None, ""
+    value = reference.metrics.get(PRIMARY[task])
+    if variant != "default" or value is None:
+        return None, reference.dataset
+    return value / 100.0, reference.dataset
+
+
+def backbone_comparison(
+    pairs: list[tuple[TrialRecord, str]], task: str, family: str
+) -> dict[str, Any] | None:
+    """One head's backbones: accuracy (95% interval) against e2e latency, one trace per backbone;
+    OpenMMLab's published accuracy of each stock config as hollow diamonds at the same latency."""
+    metric = PRIMARY[task]
+    by_backbone: dict[str, list[tuple[TrialRecord, float, float]]] = defaultdict(list)
+    for t, backbone in pairs:
+        x, y = _num(t.metrics.get("latency_e2e_p50_ms")), _num(t.metrics.get("accuracy"))
+        if x is not None and y is not None:
+            by_backbone[backbone].append((t, x, y))
+    if len(by_backbone) < 2:
+        return None
+    data: list[dict[str, Any]] = []
+    published: dict[str, list[tuple[str, str, float, float]]] = defaultdict(list)
+    seen: set[str] = set()
+    for backbone, pts in sorted(by_backbone.items()):
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "markers+text",
+                "name": _esc(backbone) + " (yours)",
+                "x": [p[1] for p in pts],
+                "y": [p[2] for p in pts],
+                "text": [_esc(backbone) for _ in pts],
+                "textposition": "top center",
+                "customdata": [
+                    [
+                        _esc(p[0].label),
+                        _num(p[0].metrics.get("params_m")),
+                        _num(p[0].metrics.get("gflops")),
+                    ]
+                    for p in pts
+                ],
+                "marker": {"size": 11},
+                "error_y": _error_bars([p[0] for p in pts], [p[2] for p in pts]),
+                "hovertemplate": "%{text}: %{customdata[0]}<br>latency p50 %{x:.3g} ms<br>"
+                + metric
+                + " %{y:.3f} (yours)<br>params %{customdata[1]:.3g} M, "
+                "%{customdata[2]:.3g} GFLOPs<extra></extra>",
+            }
+        )
+        for t, x, _y in pts:
+            value, dataset = published_accuracy(t.arch_id, t.variant, task)
+            if value is not None and t.arch_id not in seen:
+                seen.add(t.arch_id)
+                published[dataset].append((backbone, t.arch_id, x, value))
+    for dataset, marks in sorted(published.items()):
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": _esc(f"published ({dataset}, full schedule)"),
+                "x": [m[2] for m in marks],
+                "y": [m[3] for m in marks],
+                "text": [_esc(f"{m[0]}: {m[1]}") for m in marks],
+                "marker": {"size": 12, "symbol": "diamond-open", "color": "#555"},
+                "hovertemplate": "%{text}<br>published by OpenMMLab on "
+                + _esc(dataset)
+                + " after the full schedule: "
+                + metric
+                + " %{y:.3f}<br>(placed at your latency; not your data)<extra></extra>",
+            }
+        )
+    layout = _layout(
+        f"{task}: backbones under {family}: {metric} vs latency",
+        "latency p50 ms (b1, e2e)",
+        metric,
+    )
+    layout["yaxis"]["range"] = [0, 1.05]
     return {"data": data, "layout": layout}

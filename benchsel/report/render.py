@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from benchsel.errors import BenchselError
+from benchsel.formatting import finite_or_none as _num
 from benchsel.formatting import json_safe
 from benchsel.recommend import recommend
 from benchsel.recommend.explain import describe
@@ -143,6 +144,233 @@ def _why(trials: list[TrialRecord], task: str, classes: list[str], add: Any) -> 
     }
 
 
+def _ok(trials: list[TrialRecord], task: str) -> list[TrialRecord]:
+    return [t for t in trials if t.task == task and t.status == "ok"]
+
+
+def _with_interval(t: TrialRecord, key: str) -> str:
+    """``value [low, high]`` of a metric and its stored 95% interval (the value alone without)."""
+    text = _fmt(_num(t.metrics.get(key)))
+    low, high = _num(t.metrics.get(f"{key}_ci_low")), _num(t.metrics.get(f"{key}_ci_high"))
+    if low is not None and high is not None:
+        text += f" [{_fmt(low)}, {_fmt(high)}]"
+    return text
+
+
+def _speed_conditions(t: TrialRecord) -> str:
+    """Where a trial's PyTorch latency was measured: device, threads, input size."""
+    speed = (t.conditions.get("speed") or [{}])[0]
+    parts = [str(speed.get("device") or t.conditions.get("device") or "device not stored")]
+    if speed.get("threads"):
+        parts.append(f"{speed['threads']} threads")
+    if speed.get("input_size"):
+        parts.append("x".join(str(v) for v in speed["input_size"]))
+    return ", ".join(parts)
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> str:
+    if numerator is None or not denominator:
+        return "-"
+    return f"{numerator / denominator:.2f}x"
+
+
+def _tta_part(trials: list[TrialRecord], task: str, add: Any) -> dict[str, Any] | None:
+    """A task's test-time augmentation table and gain-vs-latency plot (None without TTA data)."""
+    rows = [
+        t
+        for t in _ok(trials, task)
+        if t.conditions.get("tta") or _num(t.metrics.get("tta_accuracy")) is not None
+    ]
+    if not rows:
+        return None
+    table: list[dict[str, Any]] = []
+    for t in rows:
+        tta = t.conditions.get("tta") or {}
+        if tta.get("unavailable"):
+            table.append({"label": t.label, "unavailable": str(tta["unavailable"])})
+            continue
+        plain_ms = _num(t.metrics.get("latency_e2e_p50_ms"))
+        tta_ms = _num(t.metrics.get("tta_latency_e2e_p50_ms"))
+        table.append(
+            {
+                "label": t.label,
+                "unavailable": None,
+                "device": str(tta.get("device") or _speed_conditions(t)),
+                "views": figures.tta_views(t),
+                "setting": str(tta.get("setting", "-")),
+                "plain": _with_interval(t, "accuracy"),
+                "tta": _with_interval(t, "tta_accuracy"),
+                "gain": _with_interval(t, "tta_gain"),
+                "verdict": figures.gain_verdict(
+                    _num(t.metrics.get("tta_gain_ci_low")), _num(t.metrics.get("tta_gain_ci_high"))
+                ),
+                "plain_ms": _fmt(plain_ms),
+                "tta_ms": _fmt(tta_ms),
+                "ratio": _ratio(tta_ms, plain_ms),
+            }
+        )
+    fig = figures.tta_tradeoff(trials, task)
+    if all(r["unavailable"] for r in table):
+        instead: str | None = (
+            f"No {task} candidate has test-time augmentation upstream (the table says why), "
+            "so there is no gain to plot."
+        )
+    elif fig is None:
+        instead = (
+            f"No {task} candidate stored both a TTA gain and both latencies, so there is no "
+            "trade-off to plot."
+        )
+    else:
+        instead = None
+    metric = PRIMARY_METRIC[task]
+    plot = add(
+        fig,
+        f"Each point is one trial: the {metric} that test-time augmentation adds (TTA minus "
+        "plain on the same val images; error bars: 95% paired bootstrap interval) against the "
+        "end-to-end batch-1 p50 latency it adds, on the device in the table. Grey points' "
+        "intervals contain 0: their gain is not separable from no gain.",
+        instead,
+    )
+    return {"task": task, "metric": metric, "plot": plot, "rows": table}
+
+
+def _runtime_part(trials: list[TrialRecord], task: str, add: Any) -> dict[str, Any] | None:
+    """A task's PyTorch vs ONNX Runtime latency plot and table (None without ORT data)."""
+    rows = [
+        t
+        for t in _ok(trials, task)
+        if t.conditions.get("onnxruntime")
+        or _num(t.metrics.get("onnxruntime_latency_e2e_p50_ms")) is not None
+    ]
+    if not rows:
+        return None
+    table: list[dict[str, Any]] = []
+    disagreements: list[dict[str, str]] = []
+    for t in rows:
+        ort = t.conditions.get("onnxruntime") or {}
+        if ort.get("export_error"):
+            table.append({"label": t.label, "export_error": str(ort["export_error"])})
+            continue
+        agreement = str(ort.get("agreement") or "not checked")
+        disagrees = agreement.strip().upper().startswith("DISAGREE")
+        if disagrees:
+            disagreements.append({"label": t.label, "agreement": agreement})
+        torch_ms = _num(t.metrics.get("latency_e2e_p50_ms"))
+        ort_ms = _num(t.metrics.get("onnxruntime_latency_e2e_p50_ms"))
+        threads = ort.get("threads")
+        export = ort.get("export") or {}
+        table.append(
+            {
+                "label": t.label,
+                "torch_device": _speed_conditions(t),
+                "export_error": None,
+                "ort_device": str(ort.get("device") or "device not stored")
+                + (f", {threads} threads" if threads else ""),
+                "torch_ms": _fmt(torch_ms),
+                "ort_ms": _fmt(ort_ms),
+                "ratio": _ratio(torch_ms, ort_ms),
+                "torch_acc": _with_interval(t, "accuracy"),
+                "ort_acc": _with_interval(t, "onnxruntime_accuracy"),
+                "delta": _fmt(_num(t.metrics.get("onnxruntime_accuracy_delta"))),
+                "max_diff": _fmt_small(_num(t.metrics.get("onnxruntime_output_max_abs_diff"))),
+                "agreement": agreement,
+                "disagrees": disagrees,
+                "export_s": _fmt(_num(t.metrics.get("onnxruntime_export_s"))),
+                "export": ", ".join(f"{k}: {v}" for k, v in export.items())
+                if isinstance(export, dict)
+                else str(export),
+            }
+        )
+    fig = figures.runtime_latency(trials, task)
+    instead = (
+        None
+        if fig is not None
+        else f"No {task} candidate was timed in both runtimes (the table says why), so there "
+        "is nothing to compare."
+    )
+    plot = add(
+        fig,
+        "End-to-end batch-1 p50 latency (preprocess + forward + host postprocess) in PyTorch "
+        "and in ONNX Runtime, on the devices in the table; the label on each ONNX Runtime bar "
+        "is PyTorch/ONNX Runtime (above 1: ONNX Runtime is faster). Hover for the phases.",
+        instead,
+    )
+    return {
+        "task": task,
+        "metric": PRIMARY_METRIC[task],
+        "plot": plot,
+        "rows": table,
+        "disagreements": disagreements,
+    }
+
+
+def _fmt_small(value: float | None) -> str:
+    """A possibly tiny non-negative number (an output difference) in scientific notation."""
+    return "-" if value is None else f"{value:.2e}"
+
+
+def _backbone_part(trials: list[TrialRecord], task: str, add: Any) -> dict[str, Any] | None:
+    """Per head with at least two backbones among a task's ok trials: accuracy vs latency per
+    backbone, beside OpenMMLab's published numbers (None when no head has two)."""
+    groups = figures.backbone_groups(trials, task)
+    if not groups:
+        return None
+    metric = PRIMARY_METRIC[task]
+    heads = []
+    for family, pairs in groups.items():
+        rows: list[dict[str, Any]] = []
+        datasets: set[str] = set()
+        for t, backbone in sorted(
+            pairs, key=lambda p: (p[0].metrics.get("latency_e2e_p50_ms") or 0.0, p[1])
+        ):
+            value, dataset = figures.published_accuracy(t.arch_id, t.variant, task)
+            if value is not None:
+                datasets.add(dataset)
+            rows.append(
+                {
+                    "backbone": backbone,
+                    "label": t.label,
+                    "yours": _with_interval(t, "accuracy"),
+                    "published": _fmt(value)
+                    if value is not None
+                    else (
+                        f"- (variant {t.variant} is not a published config)"
+                        if t.variant != "default"
+                        else "- (none published)"
+                    ),
+                    "latency": _fmt(_num(t.metrics.get("latency_e2e_p50_ms"))),
+                    "params": _fmt(_num(t.metrics.get("params_m"))),
+                    "gflops": _fmt(_num(t.metrics.get("gflops"))),
+                    "device": _speed_conditions(t),
+                }
+            )
+        fig = figures.backbone_comparison(pairs, task, family)
+        plot = add(
+            fig,
+            f"{family}: one colour per backbone, {metric} fine-tuned and scored here "
+            "(yours, with 95% bootstrap intervals) against end-to-end batch-1 p50 latency on "
+            "the device in the table; hollow diamonds: OpenMMLab's published number for the "
+            "stock config after its full schedule on its own data set, placed at your latency "
+            "for reference.",
+            None
+            if fig is not None
+            else f"Fewer than two of {family}'s backbones have both an accuracy and a latency, "
+            "so there is nothing to plot.",
+        )
+        heads.append(
+            {
+                "family": family,
+                "plot": plot,
+                "rows": rows,
+                "backbones": sorted({b for _, b in pairs}),
+                "published_title": f"published ({', '.join(sorted(datasets))}, full schedule)"
+                if datasets
+                else "published (full schedule)",
+            }
+        )
+    return {"task": task, "metric": metric, "heads": heads}
+
+
 def build_report(store: ResultsStore) -> str:
     """The report's HTML text."""
     import jinja2
@@ -222,6 +450,9 @@ def build_report(store: ResultsStore) -> str:
                 **_why(trials, task, task_classes, add),
             }
         )
+    tta_parts = [p for task in tasks if (p := _tta_part(trials, task, add))]
+    runtime_parts = [p for task in tasks if (p := _runtime_part(trials, task, add))]
+    backbone_parts = [p for task in tasks if (p := _backbone_part(trials, task, add))]
     cost_plot = add(
         figures.training_cost(trials),
         "Projected hours of a full schedule on all the data, on the device each trial trained "
@@ -276,6 +507,9 @@ def build_report(store: ResultsStore) -> str:
         environment=env,
         dataset=prepared,
         cost_plot=cost_plot,
+        tta_parts=tta_parts,
+        runtime_parts=runtime_parts,
+        backbone_parts=backbone_parts,
         plotly_js=get_plotlyjs(),
         figures_json=script_json(figs),
         n_trials=len(trials),

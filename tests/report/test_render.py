@@ -210,3 +210,280 @@ def test_real_report_in_headless_chromium(tmp_path):
         page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
         browser.close()
     assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+# ---------------------------------------------------------------- TTA, ONNX Runtime, backbones
+
+TTA_SETTING = "mmdet rtmdet_tta.py: scales 160/320/480 x flip, merge nms iou 0.6"
+TTA_UNAVAILABLE = "TTA not available upstream: mmdet has no TTA merge for instance masks"
+EXPORT_ERROR = "torch.onnx.export failed: RoIAlign has no symbolic <img src=x onerror=alert(3)>"
+DISAGREEMENT = "DISAGREES: max |diff| 0.31 on boxes, above tolerance 0.005"
+
+
+def _trial(arch_id: str, family: str, task: str, variant: str = "default", **extra):
+    from benchsel.store import TrialRecord
+
+    metrics = {
+        "accuracy": 0.30,
+        "accuracy_ci_low": 0.25,
+        "accuracy_ci_high": 0.35,
+        "latency_e2e_p50_ms": 25.0,
+        "params_m": 10.0,
+        "gflops": 5.0,
+        **extra.pop("metrics", {}),
+    }
+    speed = {"device": "cpu", "threads": 2, "input_size": [128, 128], "batch": 1}
+    return TrialRecord(
+        hash=f"{arch_id}-{task}-{variant}", suite_name="contract", arch_id=arch_id,
+        family=family, task=task, variant=variant, loss=None, data_fraction=1.0, seed=0,
+        spec={}, status="ok", conditions={"speed": [speed], **extra.pop("conditions", {})},
+        metrics=metrics, **extra,
+    )  # fmt: skip
+
+
+def _tta(plain: float, gain: float, low: float, high: float, plain_ms: float, tta_ms: float):
+    metrics = {
+        "accuracy": plain,
+        "accuracy_ci_low": plain - 0.05,
+        "accuracy_ci_high": plain + 0.05,
+        "tta_accuracy": plain + gain,
+        "tta_accuracy_ci_low": plain + gain - 0.05,
+        "tta_accuracy_ci_high": plain + gain + 0.05,
+        "tta_gain": gain,
+        "tta_gain_ci_low": low,
+        "tta_gain_ci_high": high,
+        "latency_e2e_p50_ms": plain_ms,
+        "tta_latency_e2e_p50_ms": tta_ms,
+        "tta_views": 6.0,
+    }
+    return {
+        "metrics": metrics,
+        "conditions": {"tta": {"views": 6, "setting": TTA_SETTING, "device": "cpu (2 threads)"}},
+    }
+
+
+def _ort(torch_ms: float, ort_ms: float, delta: float, agreement: str):
+    metrics = {
+        "latency_e2e_p50_ms": torch_ms,
+        "onnxruntime_latency_e2e_p50_ms": ort_ms,
+        "onnxruntime_latency_preprocess_p50_ms": 1.0,
+        "onnxruntime_latency_forward_p50_ms": ort_ms - 3.0,
+        "onnxruntime_latency_postprocess_p50_ms": 2.0,
+        "onnxruntime_fps": 1000.0 / ort_ms,
+        "onnxruntime_accuracy": 0.30 + delta,
+        "onnxruntime_accuracy_ci_low": 0.25 + delta,
+        "onnxruntime_accuracy_ci_high": 0.35 + delta,
+        "onnxruntime_accuracy_delta": delta,
+        "onnxruntime_output_max_abs_diff": 3e-6,
+        "onnxruntime_export_s": 4.2,
+    }
+    ort = {
+        "device": "cpu (CPUExecutionProvider)",
+        "threads": 2,
+        "export": {"opset": 18, "dynamo": True},
+        "agreement": agreement,
+        "tolerance": 0.005,
+    }
+    return {"metrics": metrics, "conditions": {"onnxruntime": ort}}
+
+
+def _contract_store(tmp_path, *, tta=False, runtime=False, backbones=False):
+    """A store with the trial pipeline's TTA / ONNX Runtime metrics and conditions (by the
+    contract's names) where asked, and detection heads with two backbones where asked."""
+    trials = []
+
+    def both(*parts):
+        merged: dict = {"metrics": {}, "conditions": {}}
+        for part in parts:
+            merged["metrics"] |= part["metrics"]
+            merged["conditions"] |= part["conditions"]
+        return merged
+
+    # rtmdet-tiny: TTA gain separable from 0; ORT 25 -> 20 ms, agrees
+    first = [_tta(0.30, 0.04, 0.01, 0.07, 25.0, 75.0)] if tta else []
+    first += [_ort(25.0, 20.0, 0.0, "within tolerance 0.005")] if runtime else []
+    trials.append(_trial("rtmdet-tiny", "yolo", "detection", **both(*first)))
+    # dino-4scale-r50: TTA gain whose interval contains 0; ORT disagrees
+    second = [_tta(0.40, 0.01, -0.02, 0.04, 40.0, 200.0)] if tta else []
+    second += [_ort(40.0, 50.0, -0.08, DISAGREEMENT)] if runtime else []
+    trials.append(_trial("dino-4scale-r50", "dino", "detection", **both(*second)))
+    extra: dict = {"conditions": {}}
+    if tta:
+        extra["conditions"]["tta"] = {"unavailable": TTA_UNAVAILABLE}
+    if runtime:
+        extra["conditions"]["onnxruntime"] = {"export_error": EXPORT_ERROR}
+    trials.append(_trial("mask-rcnn-r50", "mask_rcnn", "instance", "r18-light", **extra))
+    if backbones:
+        trials += [
+            _trial("dino-5scale-swin-l", "dino", "detection",
+                   metrics={"accuracy": 0.55, "latency_e2e_p50_ms": 300.0, "params_m": 218.3}),
+            _trial("retinanet-r50", "retinanet", "detection",
+                   metrics={"accuracy": 0.35, "latency_e2e_p50_ms": 60.0}),
+            _trial("retinanet-r50", "retinanet", "detection", "r18-light",
+                   metrics={"accuracy": 0.28, "latency_e2e_p50_ms": 20.0}),
+        ]  # fmt: skip
+    path = tmp_path / "contract.sqlite"
+    with ResultsStore(path) as store:
+        store.start_run("contract", {}, {}, {"prepared": {"classes": ["a"], "num_things": 1}})
+        for t in trials:
+            store.save_trial(t)
+    return path
+
+
+def _page(path) -> str:
+    with ResultsStore(path) as store:
+        return build_report(store)
+
+
+def _figures(page: str) -> list[dict]:
+    """The figure data the page hands to plotly."""
+    start = page.index("var figures = ") + len("var figures = ")
+    return json.loads(page[start : page.index(";\n", start)])
+
+
+def _figure(page: str, title: str) -> dict:
+    matches = [f for f in _figures(page) if title in f["layout"]["title"]["text"]]
+    assert len(matches) == 1, [f["layout"]["title"]["text"] for f in _figures(page)]
+    return matches[0]
+
+
+SECTION_IDS = ('id="tta"', 'id="runtime"', 'id="backbones"')
+
+
+def test_tta_section_plots_gain_against_latency_paid(tmp_path):
+    page = _page(_contract_store(tmp_path, tta=True))
+    assert 'id="tta"' in page and 'id="tta-detection"' in page and 'href="#tta"' in page
+    assert 'id="tta-instance"' in page  # the instance model's row says why there is no TTA
+    assert 'id="runtime"' not in page and 'id="backbones"' not in page
+    assert TTA_UNAVAILABLE in page and TTA_SETTING in page
+    assert "cpu (2 threads)" in page  # the TTA device, in the table
+    assert "0.040 [0.010, 0.070]" in page  # rtmdet-tiny's gain with its interval
+    assert "not separable from no gain" in page
+    fig = _figure(page, "detection: accuracy gained by test-time augmentation")
+    traces = {t["name"]: t for t in fig["data"]}
+    gain = traces["gain (interval above 0)"]
+    assert gain["text"] == ["rtmdet-tiny"] and gain["x"] == [75.0 - 25.0] and gain["y"] == [0.04]
+    assert gain["error_y"]["array"] == pytest.approx([0.07 - 0.04])
+    assert gain["error_y"]["arrayminus"] == pytest.approx([0.04 - 0.01])
+    none = traces["not separable from no gain (interval contains 0)"]
+    assert none["text"] == ["dino-4scale-r50"] and none["x"] == [200.0 - 40.0]
+    assert "minus plain e2e p50 (ms" in fig["layout"]["xaxis"]["title"]["text"]
+    # the instance task has only an unavailable row: one sentence, no plot
+    assert "No instance candidate has test-time augmentation upstream" in page
+    assert not [
+        f for f in _figures(page) if "instance: accuracy gained" in f["layout"]["title"]["text"]
+    ]
+
+
+def test_runtime_section_compares_pytorch_and_onnxruntime(tmp_path):
+    page = _page(_contract_store(tmp_path, runtime=True))
+    assert 'id="runtime"' in page and 'id="runtime-detection"' in page
+    assert 'href="#runtime"' in page
+    assert 'id="tta"' not in page and 'id="backbones"' not in page
+    # the export error is shown in its row, escaped
+    assert "export to ONNX failed: torch.onnx.export failed: RoIAlign has no symbolic" in page
+    assert "&lt;img src=x onerror=alert(3)&gt;" in page and "<img src=x" not in page
+    # the disagreement is an alert above the table and a highlighted row
+    assert 'id="runtime-disagree-detection"' in page
+    assert "ONNX Runtime disagrees with PyTorch" in page and DISAGREEMENT in page
+    assert '<tr class="disagrees">' in page
+    assert f"{25.0 / 20.0:.2f}x" in page and f"{40.0 / 50.0:.2f}x" in page
+    assert "cpu (CPUExecutionProvider), 2 threads" in page and "cpu, 2 threads, 128x128" in page
+    fig = _figure(page, "detection: PyTorch vs ONNX Runtime latency")
+    torch_bars, ort_bars = fig["data"]
+    assert torch_bars["name"] == "PyTorch" and ort_bars["name"] == "ONNX Runtime"
+    assert torch_bars["x"] == ort_bars["x"]
+    assert dict(zip(torch_bars["x"], torch_bars["y"], strict=True)) == {
+        "rtmdet-tiny": 25.0,
+        "dino-4scale-r50": 40.0,
+    }
+    assert dict(
+        zip(ort_bars["x"], zip(ort_bars["y"], ort_bars["text"], strict=True), strict=True)
+    ) == {
+        "rtmdet-tiny": (20.0, "1.25x"),
+        "dino-4scale-r50": (50.0, "0.80x"),
+    }
+    assert "No instance candidate was timed in both runtimes" in page
+
+
+def test_backbone_section_sets_yours_beside_published(tmp_path):
+    import yaml
+
+    from benchsel.catalog import registry
+
+    page = _page(_contract_store(tmp_path, backbones=True))
+    assert 'id="backbones"' in page and 'href="#backbones"' in page
+    assert 'id="tta"' not in page and 'id="runtime"' not in page
+    assert "backbones under dino (ResNet-50 vs Swin-L)" in page
+    assert "backbones under retinanet (ResNet-18 vs ResNet-50)" in page
+    assert "backbones under yolo" not in page  # one backbone only
+    assert "variant r18-light is not a published config" in page
+    # published numbers read here from the catalog file itself, in percent -> fraction
+    catalog_file = registry.__file__.replace("registry.py", "architectures.yaml")
+    with open(catalog_file) as f:
+        entries = {a["id"]: a for a in yaml.safe_load(f)["architectures"]}
+    published = {
+        i: entries[i]["reference"]["metrics"]["bbox_AP"] / 100
+        for i in ("dino-4scale-r50", "dino-5scale-swin-l", "retinanet-r50")
+    }
+    dataset = entries["dino-4scale-r50"]["reference"]["dataset"]
+    label = f"published ({dataset}, full schedule)"
+    assert label in page and f"{published['dino-5scale-swin-l']:.3f}" in page
+    fig = _figure(page, "detection: backbones under dino")
+    traces = {t["name"]: t for t in fig["data"]}
+    assert set(traces) == {"ResNet-50 (yours)", "Swin-L (yours)", label}
+    assert traces["Swin-L (yours)"]["x"] == [300.0] and traces["Swin-L (yours)"]["y"] == [0.55]
+    assert traces["Swin-L (yours)"]["customdata"][0][1] == 218.3  # params in the hover
+    marks = traces[label]
+    assert sorted(zip(marks["x"], marks["y"], strict=True)) == [
+        (25.0, pytest.approx(published["dino-4scale-r50"])),
+        (300.0, pytest.approx(published["dino-5scale-swin-l"])),
+    ]
+    retina = {t["name"]: t for t in _figure(page, "backbones under retinanet")["data"]}
+    assert retina[label]["x"] == [60.0]  # the r18-light variant has no published number
+
+
+def test_stores_without_the_new_results_have_no_new_sections(synthetic_store, tmp_path):
+    for page in (_page(synthetic_store), _page(_contract_store(tmp_path))):
+        for section in SECTION_IDS:
+            assert section not in page
+        assert 'href="#tta"' not in page and "backbones under" not in page
+        assert 'id="toc"' in page and 'href="#all-results"' in page
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium not installed")
+def test_new_sections_in_headless_chromium(tmp_path):
+    pytest.importorskip("playwright")
+    from playwright.sync_api import sync_playwright
+
+    report = write_report(
+        _contract_store(tmp_path, tta=True, runtime=True, backbones=True), tmp_path / "r.html"
+    )
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        page = browser.new_page(viewport={"width": 1366, "height": 900})
+        errors: list[str] = []
+        dialogs: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(report.as_uri())
+        page.wait_for_selector(".main-svg")
+        for section in ("#tta", "#runtime", "#backbones"):
+            plots = page.locator(f"{section} ~ .grid div.plot")
+            assert plots.count() >= 1, section
+        for plot in page.locator("div.plot").all():
+            assert plot.locator(".main-svg").count() > 0
+        runtime_plot = page.locator("#runtime-detection ~ .grid div.plot").first
+        assert runtime_plot.locator(".barlayer .point").count() == 4  # 2 trials x 2 runtimes
+        tta_plot = page.locator("#tta-detection ~ .grid div.plot").first
+        assert tta_plot.locator(".scatterlayer .point").count() == 2
+        assert page.locator("#runtime-disagree-detection").is_visible()
+        text = page.inner_text("body")
+        assert "RoIAlign has no symbolic <img src=x onerror=alert(3)>" in text  # as text
+        assert TTA_UNAVAILABLE in text and "Swin-L" in text
+        page.click('nav a[href="#backbones"]')
+        assert page.locator("#backbones").is_visible()
+        assert not dialogs and not errors, (dialogs, errors)
+        browser.close()
