@@ -143,7 +143,16 @@ def catalog_table(entries: list[Architecture], catalog: Catalog) -> None:
     """The architecture catalog as a table, and what is not available and why."""
     console = Console()
     table = Table(title=f"benchsel catalog ({len(entries)} architectures)")
-    columns = ("id", "family", "backbone", "tasks", "package", "input (HxW)", "published", "variants")
+    columns = (
+        "id",
+        "family",
+        "backbone",
+        "tasks",
+        "package",
+        "input (HxW)",
+        "published",
+        "variants",
+    )
     for col in columns:
         table.add_column(col)
     for a in entries:

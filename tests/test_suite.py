@@ -152,4 +152,4 @@ def test_new_measurement_settings_leave_old_trial_hashes_alone():
     hashes = [t.hash for t in expand_trials(parse_suite(data))]
     assert hashes == ["68039e5b9089a086", "a9ff0aece4867696"]
     data["measurement"] = {"tta": True}
-    assert [t.hash for t in expand_trials(parse_suite(data))][0] != hashes[0]
+    assert next(t.hash for t in expand_trials(parse_suite(data))) != hashes[0]

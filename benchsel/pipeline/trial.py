@@ -21,7 +21,8 @@ from benchsel.catalog import Architecture, load_catalog
 from benchsel.data.labelling import price_of, priced
 from benchsel.data.types import Dataset
 from benchsel.measure.evaluate import evaluate, evaluate_model
-from benchsel.measure.uncertainty import INTERVAL_METHOD
+from benchsel.measure.latency import SpeedSettings
+from benchsel.measure.uncertainty import INTERVAL_METHOD, EvalState
 from benchsel.pipeline.layout import TrialFiles
 from benchsel.pipeline.plan import TrialSpec
 from benchsel.pipeline.prepare import PreparedData
@@ -142,7 +143,7 @@ def _run(spec: TrialSpec, prepared: PreparedData, files: TrialFiles) -> TrialOut
     val = prepared.val_dataset(spec.task)
     if _iterations(spec, prepared) > 0:
         _fine_tune(spec, prepared, model, val, files, arch, out, baseline_mib)
-    _evaluate(spec, model, val, out)
+    plain_states = _evaluate(spec, model, val, out)
     if "val" in out.curves:  # the curve ends on the number the trial reports
         out.curves["val"].append(
             {
@@ -160,7 +161,12 @@ def _run(spec: TrialSpec, prepared: PreparedData, files: TrialFiles) -> TrialOut
         out.conditions["deployed_network"] = f"{folded} RepVGG blocks folded, as mmyolo deploys"
     release_freed_memory()
     _count_complexity(deploy, out)
-    _time_inference(spec, deploy, [im.file for im in val.images], out, baseline_mib)
+    image_files = [im.file for im in val.images][:LATENCY_IMAGES]
+    _time_inference(spec, deploy, image_files, out, baseline_mib)
+    if spec.measurement.tta:
+        _measure_tta(spec, deploy, val, plain_states, image_files, out, baseline_mib)
+    if "onnxruntime" in spec.measurement.runtimes:
+        _measure_onnxruntime(spec, deploy, val, plain_states, image_files, out, files, baseline_mib)
     out.metrics.update(label_cost_metrics(spec, prepared))
     return out
 
@@ -233,10 +239,12 @@ def _fine_tune(
         out.conditions["training"]["amp_off_because"] = arch.amp_note
 
 
-def _evaluate(spec: TrialSpec, model: LoadedModel, val: Dataset, out: TrialOutcome) -> None:
+def _evaluate(
+    spec: TrialSpec, model: LoadedModel, val: Dataset, out: TrialOutcome
+) -> dict[str, EvalState]:
     """Score on the val split, with bootstrap intervals (per class too); keep the per-image
     states, the diagnostics (error breakdowns, F1 curves, confusion matrix) and the compact
-    val predictions label-issue ranking reads."""
+    val predictions label-issue ranking reads. Returns the per-image states."""
     model.model.eval()
     start = time.perf_counter()
     result = evaluate_model(model, spec.task, val, diagnose=True)
@@ -265,6 +273,7 @@ def _evaluate(spec: TrialSpec, model: LoadedModel, val: Dataset, out: TrialOutco
     }
     if result.conditions:
         out.conditions["diagnostics"] = result.conditions
+    return {str(name): state for name, state in result.states.items()}
 
 
 def _deployment_model(
@@ -302,18 +311,9 @@ def _time_inference(
     baseline_mib: float,
 ) -> None:
     """Latency and memory on the validation images, with the trained weights."""
-    from benchsel.measure.latency import SpeedSettings, measure_speed, speed_metrics
+    from benchsel.measure.latency import measure_speed, speed_metrics
 
-    m = spec.measurement
-    settings = SpeedSettings(
-        batch_sizes=m.batch_sizes,
-        precisions=m.precision,
-        warmup_iters=m.warmup_iters,
-        min_iters=m.min_iters,
-        min_seconds=m.min_seconds,
-        threads=m.threads,
-    )
-    speed = measure_speed(model, settings, image_files[:LATENCY_IMAGES], None, baseline_mib)
+    speed = measure_speed(model, _speed_settings(spec), image_files, None, baseline_mib)
     out.metrics.update(speed_metrics(speed))
     out.conditions["speed"] = [
         r.conditions
@@ -321,6 +321,65 @@ def _time_inference(
         | ({"error": r.error} if r.error else {})
         for r in speed
     ]
+
+
+def _speed_settings(spec: TrialSpec) -> SpeedSettings:
+    m = spec.measurement
+    return SpeedSettings(
+        batch_sizes=m.batch_sizes,
+        precisions=m.precision,
+        warmup_iters=m.warmup_iters,
+        min_iters=m.min_iters,
+        min_seconds=m.min_seconds,
+        threads=m.threads,
+    )
+
+
+def _measure_tta(
+    spec: TrialSpec,
+    model: LoadedModel,
+    val: Dataset,
+    plain_states: dict[str, EvalState],
+    image_files: list[Path],
+    out: TrialOutcome,
+    baseline_mib: float,
+) -> None:
+    """Test-time augmentation: accuracy gained against latency paid (or why there is none)."""
+    from benchsel.measure.deployed import measure_tta
+
+    metrics, conditions = measure_tta(
+        model, spec.task, val, plain_states, image_files, _speed_settings(spec), baseline_mib
+    )
+    out.metrics.update(metrics)
+    out.conditions["tta"] = conditions
+
+
+def _measure_onnxruntime(
+    spec: TrialSpec,
+    model: LoadedModel,
+    val: Dataset,
+    plain_states: dict[str, EvalState],
+    image_files: list[Path],
+    out: TrialOutcome,
+    files: TrialFiles,
+    baseline_mib: float,
+) -> None:
+    """The exported network on ONNX Runtime: deployed latency and accuracy, or why not."""
+    from benchsel.measure.deployed import measure_onnxruntime
+
+    metrics, conditions = measure_onnxruntime(
+        model,
+        spec.task,
+        val,
+        plain_states,
+        out.metrics["accuracy"],
+        image_files,
+        _speed_settings(spec),
+        files.dir,
+        baseline_mib,
+    )
+    out.metrics.update(metrics)
+    out.conditions["onnxruntime"] = conditions
 
 
 def training_cost_metrics(
