@@ -162,7 +162,7 @@ def test_real_report_in_headless_chromium(tmp_path):
             ],
             "training": {"iterations": 3, "batch_size": 2, "data_fractions": [0.5, 1.0]},
             "measurement": {"batch_sizes": [1], "device": "cpu", "min_iters": 2, "min_seconds": 0},
-            "constraints": {"min_fps": 5},
+            "constraints": {"min_fps": 1},  # a line on the plot; met on a loaded machine
             "output": str(tmp_path / "out"),
         }
     )
