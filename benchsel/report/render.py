@@ -276,7 +276,8 @@ def _runtime_part(trials: list[TrialRecord], task: str, add: Any) -> dict[str, A
                 "agreement": agreement,
                 "disagrees": disagrees,
                 "export_s": _fmt(_num(t.metrics.get("onnxruntime_export_s"))),
-                "export": ", ".join(f"{k}: {v}" for k, v in export.items())
+                "export": _export_summary(export),
+                "export_details": "; ".join(f"{k}: {v}" for k, v in export.items())
                 if isinstance(export, dict)
                 else str(export),
             }
@@ -369,6 +370,18 @@ def _backbone_part(trials: list[TrialRecord], task: str, add: Any) -> dict[str, 
             }
         )
     return {"task": task, "metric": metric, "heads": heads}
+
+
+def _export_summary(export: Any) -> str:
+    """``opset 20, 3.2 MB, one graph for every input shape``: the rest goes in a tooltip."""
+    if not isinstance(export, dict):
+        return str(export)
+    parts = [f"opset {export['opset']}" if export.get("opset") else ""]
+    if export.get("file_mb") is not None:
+        parts.append(f"{float(export['file_mb']):.1f} MB")
+    shapes = str(export.get("shapes") or "")
+    parts.append(shapes.split(":")[0])
+    return ", ".join(p for p in parts if p)
 
 
 def build_report(store: ResultsStore) -> str:
