@@ -55,6 +55,9 @@ from benchsel.predictions import Prediction, SemanticMap
 # the outputs' largest magnitude (ONNX Runtime agrees to ~1e-6; a graph with a size frozen at
 # the example shape fails to run or is off by O(1)).
 DYNAMIC_CHECK_TOLERANCE = 1e-3
+# Static graphs one model may add (one per input shape) before it is refused: each holds a copy
+# of the weights on disk and a live session.
+MAX_STATIC_GRAPHS = 8
 # The second shape the dynamic graph is checked at: batch 2, example height + 64, width + 32
 # (multiples of 32 keep mmyolo's and U-Net's divisibility; different deltas catch a swap).
 _PROBE_BATCH, _PROBE_EXTRA_HW = 2, (64, 32)
@@ -269,7 +272,8 @@ class OnnxRuntimeModel(LoadedModel):
             rng = np.random.default_rng(0)
             example_images = [rng.integers(0, 256, (height, width, 3), dtype=np.uint8)]
         batch = base.preprocess(list(example_images[:1]))
-        dynamic = not base.arch.fixed_input_size
+        static_only = _static_only_reason(base)
+        dynamic = static_only is None
         dynamic_failure = None
         start = time.perf_counter()
         try:
@@ -285,9 +289,7 @@ class OnnxRuntimeModel(LoadedModel):
         if dynamic_failure is not None:
             report.shapes = f"one static graph per input shape: dynamic export: {dynamic_failure}"
         elif not dynamic:
-            report.shapes = (
-                f"one static graph per input shape: {base.arch.id} runs only at its fixed size"
-            )
+            report.shapes = f"one static graph per input shape: {static_only}"
         elif not report.dynamic_axes:
             report.shapes = "one static graph per input shape: the trace kept no axis dynamic"
         else:
@@ -415,6 +417,12 @@ class OnnxRuntimeModel(LoadedModel):
         for graph in self._graphs:
             if graph.accepts(shape):
                 return graph
+        if len(self._graphs) >= MAX_STATIC_GRAPHS:
+            raise OnnxExportUnsupported(
+                self.arch.id,
+                f"more than {MAX_STATIC_GRAPHS} input shapes without a dynamic graph (one static "
+                f"graph, with its own copy of the weights, per shape); this one is {shape}",
+            )
         n, _, height, width = shape
         path = self.path.with_name(f"{self.path.stem}_{n}x{height}x{width}{self.path.suffix}")
         self._add_graph(path, batch, dynamic=False)
@@ -445,10 +453,22 @@ class OnnxRuntimeModel(LoadedModel):
         except Exception as exc:
             return f"the dynamic graph fails at {where} ({_cause(exc)})"
         diff = _max_abs_diff(reference, served)
-        scale = max(1.0, max(float(np.abs(r).max(initial=0.0)) for r in reference))
+        scale = max(1.0, max(float(np.abs(r[np.isfinite(r)]).max(initial=0.0)) for r in reference))
         if not diff <= DYNAMIC_CHECK_TOLERANCE * scale:
             return f"the dynamic graph differs from PyTorch by {diff:.3g} at {where}"
         return None
+
+
+def _static_only_reason(base: LoadedModel) -> str | None:
+    """Why ``base`` is exported at fixed sizes only (None: try a dynamic graph first)."""
+    if base.arch.fixed_input_size:
+        return f"{base.arch.id} runs only at its fixed size"
+    padding = [m for m in base.model.modules() if type(m).__name__ == "Conv2dAdaptivePadding"]
+    if padding:
+        # EfficientNet's "same" padding computes pads with math.ceil of the input size: with
+        # symbolic sizes torch.export's sympy solver did not finish in 20 minutes (torch 2.13).
+        return "its Conv2dAdaptivePadding (TF 'same' padding) stalls symbolic-shape export"
+    return None
 
 
 @dataclass
@@ -558,7 +578,14 @@ def _max_abs_diff(reference: Sequence[np.ndarray], served: Sequence[np.ndarray])
         if ref.shape != got.shape:
             return float("inf")
         if ref.size:
-            diff = max(diff, float(np.abs(ref.astype(np.float64) - got).max()))
+            a, b = ref.astype(np.float64), got.astype(np.float64)
+            # Equal infinities and NaN on both sides agree; NaN or inf on one side is an
+            # infinite difference (a plain max() would silently skip a NaN).
+            agree = (a == b) | (np.isnan(a) & np.isnan(b))
+            with np.errstate(invalid="ignore"):
+                gaps = np.where(agree, 0.0, np.abs(a - b))
+            gaps = np.nan_to_num(gaps, nan=np.inf, posinf=np.inf)
+            diff = max(diff, float(gaps.max()))
     return diff
 
 

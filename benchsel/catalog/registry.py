@@ -77,6 +77,7 @@ class Architecture(_Strict):
     description: str
     reference: Reference
     backbone: str  # e.g. "ResNet-50", "Swin-T": what a backbone sweep compares under one head
+    head: str | None = None  # the detector design, where a family holds several (YOLO's)
     fixed_input_size: bool = False
     min_input_size: tuple[int, int] = (32, 32)
     # Height and width must be multiples of this: mmyolo's YOLOs pad nothing, and their feature
@@ -92,6 +93,11 @@ class Architecture(_Strict):
     @property
     def primary_task(self) -> Task:
         return self.tasks[0]
+
+    @property
+    def head_name(self) -> str:
+        """What a backbone comparison holds fixed: the head, or the family when it has one."""
+        return self.head or self.family
 
     def backbone_of(self, variant: str | None) -> str:
         """The backbone of the stock config or of ``variant`` (which may change it)."""

@@ -12,14 +12,17 @@ What could not run says why in the trial's conditions (``tta.unavailable``,
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
+import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from benchsel.adapters import LoadedModel
 from benchsel.data.types import Dataset
+from benchsel.measure.environment import device_name
 from benchsel.measure.evaluate import evaluate_model
 from benchsel.measure.latency import SpeedSettings, measure_speed, speed_metrics
 from benchsel.measure.uncertainty import (
@@ -39,15 +42,7 @@ ONNXRUNTIME_ACCURACY_TOLERANCE = 0.005
 
 def _speed_settings(settings: SpeedSettings) -> SpeedSettings:
     """Batch 1, fp32: what the deployed comparison reports (the plain model's settings else)."""
-    return SpeedSettings(
-        batch_sizes=(1,),
-        precisions=("fp32",),
-        warmup_iters=settings.warmup_iters,
-        min_iters=settings.min_iters,
-        min_seconds=settings.min_seconds,
-        threads=settings.threads,
-        cudnn_benchmark=settings.cudnn_benchmark,
-    )
+    return dataclasses.replace(settings, batch_sizes=(1,), precisions=("fp32",))
 
 
 def score_and_time(
@@ -114,18 +109,20 @@ def measure_tta(
 
     try:
         tta = build_tta(model)
+        metrics, conditions = score_and_time(
+            tta, task, val, plain_states, image_files, settings, "tta_", "gain", baseline_mib
+        )
     except TTANotAvailable as exc:
         return {}, {"unavailable": str(exc)}
-    metrics, conditions = score_and_time(
-        tta, task, val, plain_states, image_files, settings, "tta_", "gain", baseline_mib
-    )
+    except Exception as exc:  # the trained model's own results must survive a TTA failure
+        return {}, {"unavailable": f"TTA failed: {_failure(exc)}"}
     metrics["tta_views"] = float(tta.views)
     setting = tta.setting
     return metrics, conditions | {
         "views": tta.views,
         "setting": describe_tta(setting),
         "details": setting,
-        "device": model.device,
+        "device": device_name(model.device),
     }
 
 
@@ -167,13 +164,15 @@ def measure_onnxruntime(
         )
     except OnnxExportUnsupported as exc:  # also raised by a later input shape's static export
         return {}, {"export_error": str(exc)}
+    except Exception as exc:  # e.g. a session failing at run time: the trial keeps its results
+        return {}, {"export_error": f"ONNX Runtime failed: {_failure(exc)}"}
     export = deployed.export_report
     metrics["onnxruntime_export_s"] = float(export.seconds)
     metrics["onnxruntime_output_max_abs_diff"] = deployed.output_max_abs_diff
     delta = metrics["onnxruntime_accuracy"] - plain_accuracy
     agrees = math.isfinite(delta) and abs(delta) <= ONNXRUNTIME_ACCURACY_TOLERANCE
     return metrics, conditions | {
-        "device": "cpu (ONNX Runtime CPUExecutionProvider)",
+        "device": f"{device_name('cpu')} (ONNX Runtime CPUExecutionProvider)",
         "threads": deployed.threads,
         "export": export.to_dict(),
         "tolerance": ONNXRUNTIME_ACCURACY_TOLERANCE,
@@ -182,6 +181,10 @@ def measure_onnxruntime(
         else f"DISAGREES: ONNX Runtime scores {delta:+.4f} against PyTorch "
         f"(tolerance {ONNXRUNTIME_ACCURACY_TOLERANCE})",
     }
+
+
+def _failure(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-4)}"
 
 
 def describe_tta(setting: Mapping[str, Any]) -> str:

@@ -163,10 +163,10 @@ def _run(spec: TrialSpec, prepared: PreparedData, files: TrialFiles) -> TrialOut
     _count_complexity(deploy, out)
     image_files = [im.file for im in val.images][:LATENCY_IMAGES]
     _time_inference(spec, deploy, image_files, out, baseline_mib)
-    if spec.measurement.tta:
-        _measure_tta(spec, deploy, val, plain_states, image_files, out, baseline_mib)
-    if "onnxruntime" in spec.measurement.runtimes:
-        _measure_onnxruntime(spec, deploy, val, plain_states, image_files, out, files, baseline_mib)
+    if spec.measurement.tta or "onnxruntime" in spec.measurement.runtimes:
+        _measure_deployed(
+            spec, model, deploy, val, plain_states, image_files, out, files, baseline_mib
+        )
     out.metrics.update(label_cost_metrics(spec, prepared))
     return out
 
@@ -335,51 +335,65 @@ def _speed_settings(spec: TrialSpec) -> SpeedSettings:
     )
 
 
-def _measure_tta(
+def _measure_deployed(
     spec: TrialSpec,
     model: LoadedModel,
-    val: Dataset,
-    plain_states: dict[str, EvalState],
-    image_files: list[Path],
-    out: TrialOutcome,
-    baseline_mib: float,
-) -> None:
-    """Test-time augmentation: accuracy gained against latency paid (or why there is none)."""
-    from benchsel.measure.deployed import measure_tta
-
-    metrics, conditions = measure_tta(
-        model, spec.task, val, plain_states, image_files, _speed_settings(spec), baseline_mib
-    )
-    out.metrics.update(metrics)
-    out.conditions["tta"] = conditions
-
-
-def _measure_onnxruntime(
-    spec: TrialSpec,
-    model: LoadedModel,
+    deploy: LoadedModel,
     val: Dataset,
     plain_states: dict[str, EvalState],
     image_files: list[Path],
     out: TrialOutcome,
     files: TrialFiles,
-    baseline_mib: float,
+    baseline: float,
 ) -> None:
-    """The exported network on ONNX Runtime: deployed latency and accuracy, or why not."""
-    from benchsel.measure.deployed import measure_onnxruntime
+    """Test-time augmentation (accuracy gained against latency paid) and the exported network
+    on ONNX Runtime (deployed latency and accuracy), each compared with the PyTorch model at the
+    deployment size; what cannot run says why in the conditions."""
+    from benchsel.measure.deployed import measure_onnxruntime, measure_tta
 
-    metrics, conditions = measure_onnxruntime(
-        model,
-        spec.task,
-        val,
-        plain_states,
-        out.metrics["accuracy"],
-        image_files,
-        _speed_settings(spec),
-        files.dir,
-        baseline_mib,
-    )
-    out.metrics.update(metrics)
-    out.conditions["onnxruntime"] = conditions
+    plain_accuracy = out.metrics["accuracy"]
+    if deploy is not model:
+        plain_states, plain_accuracy = _evaluate_at_deployment_size(spec, deploy, val, out)
+    settings = _speed_settings(spec)
+    if spec.measurement.tta:
+        metrics, out.conditions["tta"] = measure_tta(
+            deploy, spec.task, val, plain_states, image_files, settings, baseline
+        )
+        out.metrics.update(metrics)
+    if "onnxruntime" in spec.measurement.runtimes:
+        metrics, out.conditions["onnxruntime"] = measure_onnxruntime(
+            deploy,
+            spec.task,
+            val,
+            plain_states,
+            plain_accuracy,
+            image_files,
+            settings,
+            files.dir,
+            baseline,
+        )
+        out.metrics.update(metrics)
+
+
+def _evaluate_at_deployment_size(
+    spec: TrialSpec, deploy: LoadedModel, val: Dataset, out: TrialOutcome
+) -> tuple[dict[str, EvalState], float]:
+    """The PyTorch model scored at the deployment size (``deploy_accuracy`` with its interval),
+    for TTA and ONNX Runtime, which run at that size, to be compared with."""
+    result = evaluate_model(deploy, spec.task, val)
+    primary = task_info(spec.task).primary_metric
+    ci = result.intervals()
+    out.metrics["deploy_accuracy"] = result.metrics.get(primary, math.nan)
+    out.metrics["deploy_accuracy_ci_low"] = ci.get(f"{primary}_ci_low", math.nan)
+    out.metrics["deploy_accuracy_ci_high"] = ci.get(f"{primary}_ci_high", math.nan)
+    out.conditions["deploy_accuracy"] = {
+        "metric": primary,
+        "input_size": list(deploy.input_size),
+        "why": "TTA and ONNX Runtime run at the deployment size: their gain and delta are "
+        "against PyTorch at that size, not at the training size",
+    }
+    states = {str(name): state for name, state in result.states.items()}
+    return states, out.metrics["deploy_accuracy"]
 
 
 def training_cost_metrics(

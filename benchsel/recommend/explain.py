@@ -52,7 +52,7 @@ def runtime_basis(runtime: str, options: list[Option]) -> str:
     return (
         f"Speed constraints are checked against {runtime} latencies (the exported network, "
         f"post-processing on the host), measured for {deployed} of {len(options)} options; "
-        "accuracy is PyTorch's (the trial checks that the deployed model's agrees)."
+        "accuracy is PyTorch's, and a model whose deployed accuracy disagrees with it is rejected."
     )
 
 

@@ -171,9 +171,17 @@ def _measured_speed_basis(t: TrialRecord, runtime: str = "pytorch") -> str:
 
 
 def _runtime_error(t: TrialRecord, runtime: str) -> str | None:
-    """Why ``t`` cannot be deployed on ``runtime`` (None: it can, or it was not tried)."""
-    error = (t.conditions.get(runtime) or {}).get("export_error") if runtime != "pytorch" else None
-    return f"it does not export to {runtime}: {error}" if error else None
+    """Why ``t`` cannot be deployed on ``runtime`` (None: it can, or it was not tried): it
+    does not export, or the exported model's accuracy disagrees with PyTorch's."""
+    if runtime == "pytorch":
+        return None
+    deployed = t.conditions.get(runtime) or {}
+    if deployed.get("export_error"):
+        return f"it does not export to {runtime}: {deployed['export_error']}"
+    agreement = str(deployed.get("agreement") or "")
+    if agreement.upper().startswith("DISAGREE"):
+        return f"its accuracy on {runtime} disagrees with PyTorch's: {agreement}"
+    return None
 
 
 def prior_options(task: str) -> list[Option]:

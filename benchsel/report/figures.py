@@ -585,6 +585,10 @@ def tta_tradeoff(trials: list[TrialRecord], task: str) -> dict[str, Any] | None:
     return {"data": data, "layout": layout}
 
 
+def measured_on_gpu(t: TrialRecord) -> bool:
+    return str(t.conditions.get("device", "cpu")).startswith("cuda")
+
+
 def runtime_latency(trials: list[TrialRecord], task: str) -> dict[str, Any] | None:
     """End-to-end batch-1 p50 latency per trial in PyTorch and in ONNX Runtime, the ratio
     PyTorch/ONNX Runtime on the ONNX Runtime bar."""
@@ -626,8 +630,11 @@ def runtime_latency(trials: list[TrialRecord], task: str) -> dict[str, Any] | No
             "%{customdata[2]:.2f}, postprocess %{customdata[3]:.2f} ms"
             "<br>PyTorch/ONNX Runtime %{customdata[0]:.2f}x<extra></extra>",
         }
-        if prefix:
-            trace["text"] = [f"{r:.2f}x" if r is not None else "" for r in ratio]
+        if prefix:  # a GPU PyTorch against a CPU ONNX Runtime is no like-for-like ratio
+            trace["text"] = [
+                "PyTorch on GPU" if measured_on_gpu(t) else f"{r:.2f}x" if r is not None else ""
+                for t, r in zip(rows, ratio, strict=True)
+            ]
             trace["textposition"] = "outside"
         data.append(trace)
     layout = _layout(
@@ -642,7 +649,8 @@ def runtime_latency(trials: list[TrialRecord], task: str) -> dict[str, Any] | No
 def backbone_groups(
     trials: list[TrialRecord], task: str
 ) -> dict[str, list[tuple[TrialRecord, str]]]:
-    """Per head (family), its ok trials with each one's backbone from the catalog; only heads
+    """Per head (the catalog's ``head_name``: YOLOv8 and RTMDet are different heads of the
+    YOLO family), its ok trials with each one's backbone from the catalog; only heads
     whose trials cover at least two distinct backbones. Trials not in the catalog are left out."""
     from benchsel.catalog import load_catalog
     from benchsel.errors import BenchselError
@@ -654,7 +662,7 @@ def backbone_groups(
             backbone = catalog.get(t.arch_id).backbone_of(t.variant)
         except BenchselError:
             continue
-        groups[t.family].append((t, backbone))
+        groups[catalog.get(t.arch_id).head_name].append((t, backbone))
     return {
         family: pairs
         for family, pairs in sorted(groups.items())

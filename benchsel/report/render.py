@@ -268,7 +268,9 @@ def _runtime_part(trials: list[TrialRecord], task: str, add: Any) -> dict[str, A
                 + (f", {threads} threads" if threads else ""),
                 "torch_ms": _fmt(torch_ms),
                 "ort_ms": _fmt(ort_ms),
-                "ratio": _ratio(torch_ms, ort_ms),
+                "ratio": "n/a: PyTorch on GPU, ONNX Runtime on CPU"
+                if figures.measured_on_gpu(t)
+                else _ratio(torch_ms, ort_ms),
                 "torch_acc": _with_interval(t, "accuracy"),
                 "ort_acc": _with_interval(t, "onnxruntime_accuracy"),
                 "delta": _fmt(_num(t.metrics.get("onnxruntime_accuracy_delta"))),

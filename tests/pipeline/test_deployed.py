@@ -49,6 +49,7 @@ def test_tta_and_onnxruntime_end_to_end(tmp_path):
                     "warmup_iters": 1,
                     "tta": True,
                     "runtimes": ["pytorch", "onnxruntime"],
+                    "input_size": [96, 96],  # deployed at another size than trained
                 },
                 "output": "out",
             }
@@ -65,11 +66,15 @@ def test_tta_and_onnxruntime_end_to_end(tmp_path):
         assert m["tta_views"] >= 2 and c["tta"]["views"] == m["tta_views"]
         for key in ("tta_accuracy", "tta_gain", "tta_latency_e2e_p50_ms"):
             assert m[key] is not None and math.isfinite(m[key]), (arch_id, key)
-        assert m["tta_gain"] == pytest.approx(m["tta_accuracy"] - m["accuracy"], abs=1e-9)
+        # compared with PyTorch at the deployment size, where TTA and ONNX Runtime run
+        assert c["deploy_accuracy"]["input_size"] == [96, 96]
+        plain = m["deploy_accuracy"]
+        assert m["deploy_accuracy_ci_low"] <= plain <= m["deploy_accuracy_ci_high"]
+        assert m["tta_gain"] == pytest.approx(m["tta_accuracy"] - plain, abs=1e-9)
         assert m["onnxruntime_latency_e2e_p50_ms"] > 0 and m["onnxruntime_fps"] > 0
         assert m["onnxruntime_output_max_abs_diff"] < 1e-3
         assert m["onnxruntime_accuracy_delta"] == pytest.approx(
-            m["onnxruntime_accuracy"] - m["accuracy"], abs=1e-9
+            m["onnxruntime_accuracy"] - plain, abs=1e-9
         )
         assert c["onnxruntime"]["agreement"].startswith("within tolerance"), c["onnxruntime"]
     semantic = trials["unet-s5-d16"].metrics

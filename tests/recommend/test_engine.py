@@ -364,6 +364,11 @@ def test_runtime_onnxruntime_checks_deployed_latency_and_rejects_what_cannot_exp
     assert deployed.recommended.speed_basis.startswith("measured on onnxruntime")
     rejected = {o.id: o.reasons for o in deployed.rejected}
     assert rejected["dino-4scale-r50"] == ["8.0 fps < 30 fps required"]
+    trials = _deployed_trials()
+    trials[0].conditions["onnxruntime"] = {"agreement": "DISAGREES: ONNX Runtime scores -0.2"}
+    disagreeing = recommend(trials, "detection", Constraints(), runtime="onnxruntime")
+    reasons = {o.id: o.reasons for o in disagreeing.rejected}["rtmdet-tiny"]
+    assert any("disagrees with PyTorch's: DISAGREES" in r for r in reasons)
     assert any("does not export to onnxruntime: RoIAlign" in r for r in rejected["mask-rcnn-r50"])
     assert any("checked against onnxruntime latencies" in n for n in deployed.notes)
 

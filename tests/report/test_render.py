@@ -487,3 +487,19 @@ def test_new_sections_in_headless_chromium(tmp_path):
         assert page.locator("#backbones").is_visible()
         assert not dialogs and not errors, (dialogs, errors)
         browser.close()
+
+
+def test_different_heads_of_one_family_are_not_a_backbone_sweep():
+    """YOLOv8-n and RTMDet-tiny are both family yolo but different heads (the catalog's
+    ``head``): nothing to compare; two RetinaNet backbones are."""
+    from benchsel.report.figures import backbone_groups
+
+    yolo = [_trial("yolov8-n", "yolo", "detection"), _trial("rtmdet-tiny", "yolo", "detection")]
+    assert backbone_groups(yolo, "detection") == {}
+    retina = [
+        _trial("retinanet-r50", "retinanet", "detection"),
+        _trial("retinanet-effb3", "retinanet", "detection"),
+    ]
+    groups = backbone_groups(yolo + retina, "detection")
+    assert list(groups) == ["retinanet"]
+    assert sorted(b for _, b in groups["retinanet"]) == ["EfficientNet-B3", "ResNet-50"]
