@@ -1,6 +1,8 @@
 """PyTorch eager vs ONNX Runtime (CPU provider) on the same model and images, side by side.
 
-For each model one network is built (random weights, eval mode, score thresholds 0), exported
+For each model one network is built (seeded LeCun-normal weights with zero biases, so that the
+heads emit varied scores and boxes as a trained model does, rather than an untrained head's
+constant prior; eval mode; score thresholds 0), exported
 by benchsel (``OnnxRuntimeModel``: tensor-mode export with ``torch.onnx.export(dynamo=True)``,
 the head's own post-processing on the host) and timed both ways, one image per call:
 
@@ -11,7 +13,8 @@ the head's own post-processing on the host) and timed both ways, one image per c
 Each block times both runtimes back to back in alternating order (AB, BA, ...), so load changes
 on a shared machine hit both alike. Prints the medians, the ratio PyTorch / ONNX Runtime (above
 1: ONNX Runtime is faster), the lowest and highest per-block e2e ratio, the export time, the
-largest raw-output difference and whether both return the same detections / label maps.
+largest raw-output difference and whether both return the same detections (count and scores
+within 1e-4) / label maps.
 ONNX Runtime gets as many intra-op threads as torch.
 
     python benchmarks/onnxruntime_latency.py [--models ID[:VARIANT] ...] [--size 320]
@@ -49,6 +52,20 @@ MODELS = (
 )
 
 
+def spread_weights(network: Any, seed: int = 0) -> None:
+    """Seeded unit-scale weights: every convolution and linear layer LeCun normal, biases 0."""
+    import torch
+
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in network.modules():
+            if isinstance(module, torch.nn.Conv2d | torch.nn.Linear):
+                fan_in = module.weight[0].numel()
+                module.weight.copy_(torch.randn(module.weight.shape, generator=gen) / fan_in**0.5)
+                if module.bias is not None:
+                    module.bias.zero_()
+
+
 def _same(a: Any, b: Any) -> bool:
     if hasattr(a, "labels") and not hasattr(a, "boxes"):
         return bool(np.array_equal(a.labels, b.labels))
@@ -74,6 +91,7 @@ def compare(model_id: str, size: int, images: list[np.ndarray], blocks: int) -> 
         variant=variant or None,
         input_size=input_size,
     )
+    spread_weights(model.model)
     keep_all_detections(model.model)
     model.reparameterize()
     with tempfile.TemporaryDirectory() as tmp:
