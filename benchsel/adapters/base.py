@@ -64,6 +64,24 @@ class ClassSpec:
             raise ValueError("num_things must be between 0 and the number of classes")
 
 
+def predict_by_shape(
+    model: LoadedModel, images: Sequence[np.ndarray], by_shape: bool = True
+) -> list[Prediction]:
+    """``model.postprocess(model.preprocess(...))`` on ``images``, one batch per image shape
+    when ``by_shape`` (mmseg batches equal-sized inputs only), in the images' order."""
+    import torch
+
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, image in enumerate(images):
+        groups.setdefault(image.shape if by_shape else (), []).append(i)
+    out: dict[int, Prediction] = {}
+    with torch.no_grad():
+        for idx in groups.values():
+            preds = model.postprocess(model.preprocess([images[i] for i in idx]))
+            out.update(zip(idx, preds, strict=True))
+    return [out[i] for i in range(len(images))]
+
+
 class LoadedModel(ABC):
     """A built model ready to predict; OpenMMLab types stay behind this interface."""
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from benchsel.adapters import config
-from benchsel.adapters.base import ClassSpec, LoadedModel
+from benchsel.adapters.base import ClassSpec, LoadedModel, predict_by_shape
 from benchsel.catalog import Architecture
 from benchsel.predictions import Prediction, SemanticMap
 
@@ -71,18 +71,7 @@ class MMSegModel(LoadedModel):
 
     def predict(self, images: Sequence[np.ndarray]) -> list[Prediction]:
         """Predict; mmseg batches only equal-sized inputs, so images are grouped by size."""
-        import torch
-
-        out: list[Prediction | None] = [None] * len(images)
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for i, im in enumerate(images):
-            groups.setdefault(im.shape, []).append(i)
-        with torch.no_grad():
-            for idx in groups.values():
-                preds = self.postprocess(self.preprocess([images[i] for i in idx]))
-                for i, p in zip(idx, preds, strict=True):
-                    out[i] = p
-        return [p for p in out if p is not None]
+        return predict_by_shape(self, images)
 
 
 def _palette(n: int) -> list[list[int]]:

@@ -48,7 +48,7 @@ from typing import Any
 
 import numpy as np
 
-from benchsel.adapters.base import LoadedModel
+from benchsel.adapters.base import LoadedModel, predict_by_shape
 from benchsel.predictions import Prediction, SemanticMap
 
 # A dynamic graph must reproduce PyTorch's outputs at a second shape within this, relative to
@@ -379,17 +379,7 @@ class OnnxRuntimeModel(LoadedModel):
 
     def predict(self, images: Sequence[np.ndarray]) -> list[Prediction]:
         """Predict on RGB images; segmentation batches equal-sized images only, as the base."""
-        if self.base.arch.package != "mmseg":
-            return self.postprocess(self.preprocess(images))
-        out: list[Prediction | None] = [None] * len(images)
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for i, image in enumerate(images):
-            groups.setdefault(image.shape, []).append(i)
-        for idx in groups.values():
-            preds = self.postprocess(self.preprocess([images[i] for i in idx]))
-            for i, pred in zip(idx, preds, strict=True):
-                out[i] = pred
-        return [p for p in out if p is not None]
+        return predict_by_shape(self, images, by_shape=self.base.arch.package == "mmseg")
 
     # -- graphs
 

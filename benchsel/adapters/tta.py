@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from benchsel.adapters import config
-from benchsel.adapters.base import LoadedModel
+from benchsel.adapters.base import LoadedModel, predict_by_shape
 from benchsel.catalog import Architecture
 from benchsel.errors import BenchselError
 from benchsel.predictions import Prediction, SemanticMap
@@ -176,18 +176,7 @@ class TTAModel(LoadedModel):
 
     def predict(self, images: Sequence[np.ndarray]) -> list[Prediction]:
         """Predict; mmseg batches equal-sized inputs only, so its images go by size."""
-        import torch
-
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for i, image in enumerate(images):
-            key = image.shape if self.scope == "mmseg" else ()
-            groups.setdefault(key, []).append(i)
-        out: dict[int, Prediction] = {}
-        with torch.no_grad():
-            for idx in groups.values():
-                preds = self.postprocess(self.preprocess([images[i] for i in idx]))
-                out.update(zip(idx, preds, strict=True))
-        return [out[i] for i in range(len(images))]
+        return predict_by_shape(self, images, by_shape=self.scope == "mmseg")
 
     def reparameterize(self) -> int:
         return self.base.reparameterize()
