@@ -35,20 +35,10 @@ def test_each_head_has_its_backbones_with_published_accuracy():
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
-    from benchsel.pipeline.layout import RunLayout
-    from benchsel.pipeline.prepare import prepare
-    from benchsel.suite import parse_suite
+    from tests.adapters.sample_data import prepare_sample
 
     work = tmp_path_factory.mktemp("backbones")
-    suite = parse_suite(
-        {
-            "name": "b",
-            "dataset": {"sample": {"images": 8, "size": 128}},
-            "candidates": [{"id": "mask-rcnn-r101"}],
-            "output": str(work / "out"),
-        }
-    )
-    return prepare(suite, {"instance", "detection"}, RunLayout(work / "work"))
+    return prepare_sample(work, "mask-rcnn-r101", {"instance", "detection"}, 8)
 
 
 @pytest.mark.parametrize("arch_id", NEW)

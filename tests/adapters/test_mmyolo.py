@@ -123,20 +123,9 @@ def test_config_is_found_in_the_mmyolo_wheel(arch_id):
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
-    from benchsel.pipeline.layout import RunLayout
-    from benchsel.pipeline.prepare import prepare
-    from benchsel.suite import parse_suite
+    from tests.adapters.sample_data import prepare_sample
 
-    work = tmp_path_factory.mktemp("mmyolo")
-    suite = parse_suite(
-        {
-            "name": "y",
-            "dataset": {"sample": {"images": 12, "size": 128}},
-            "candidates": [{"id": "yolov8-n"}],
-            "output": str(work / "out"),
-        }
-    )
-    return prepare(suite, {"detection"}, RunLayout(work / "work"))
+    return prepare_sample(tmp_path_factory.mktemp("mmyolo"), "yolov8-n", {"detection"}, 12)
 
 
 def _model(arch_id, prepared, size=SMALL):

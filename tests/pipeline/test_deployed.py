@@ -13,6 +13,7 @@ from benchsel.pipeline.run import run_suite
 from benchsel.report import write_report
 from benchsel.store import ResultsStore
 from benchsel.suite import load_suite
+from tests.pipeline.test_run import FAST
 
 pytestmark = pytest.mark.slow
 
@@ -40,13 +41,9 @@ def test_tta_and_onnxruntime_end_to_end(tmp_path):
                         "input_size": [64, 64],
                     },
                 ],
-                "training": {"iterations": 3, "batch_size": 2},
+                "training": FAST["training"],
                 "measurement": {
-                    "batch_sizes": [1],
-                    "device": "cpu",
-                    "min_iters": 2,
-                    "min_seconds": 0,
-                    "warmup_iters": 1,
+                    **FAST["measurement"],
                     "tta": True,
                     "runtimes": ["pytorch", "onnxruntime"],
                     "input_size": [96, 96],  # deployed at another size than trained
