@@ -62,12 +62,7 @@ def score_and_time(
     primary = task_info(task).primary_metric
     start = time.perf_counter()
     result = evaluate_model(predictor, task, val)
-    ci = result.intervals()
-    metrics = {
-        f"{prefix}accuracy": result.metrics.get(primary, math.nan),
-        f"{prefix}accuracy_ci_low": ci.get(f"{primary}_ci_low", math.nan),
-        f"{prefix}accuracy_ci_high": ci.get(f"{primary}_ci_high", math.nan),
-    }
+    metrics = result.primary(task, result.intervals(), f"{prefix}accuracy")
     evaluation, state_metric = STATE_OF_METRIC[primary]
     if evaluation in result.states and evaluation in plain_states:
         paired = paired_bootstrap(

@@ -59,6 +59,18 @@ class EvaluationResult:
     # semantic / panoptic: per-image Boundary IoU counts (metrics share the semantic prefix)
     boundary: BoundaryIoUState | None = None
 
+    def primary(
+        self, task: str, intervals: dict[str, float], name: str = "accuracy"
+    ) -> dict[str, float]:
+        """``task``'s primary metric as ``name`` with ``name_ci_low`` / ``name_ci_high`` taken
+        from ``intervals`` (what :meth:`intervals` returned); NaN where undefined."""
+        metric = task_info(task).primary_metric
+        return {
+            name: self.metrics.get(metric, math.nan),
+            f"{name}_ci_low": intervals.get(f"{metric}_ci_low", math.nan),
+            f"{name}_ci_high": intervals.get(f"{metric}_ci_high", math.nan),
+        }
+
     def intervals(self, per_class: bool = False) -> dict[str, float]:
         """``<metric>_ci_low`` / ``<metric>_ci_high`` for every state's default metrics and
         ``boundary_IoU``, and with ``per_class`` for per-class AP (``<iou>_AP/<class>``), IoU

@@ -250,15 +250,14 @@ def _evaluate(
     result = evaluate_model(model, spec.task, val, diagnose=True)
     out.metrics.update(result.metrics)
     intervals_start = time.perf_counter()
-    out.metrics.update(result.intervals(per_class=True))
+    intervals = result.intervals(per_class=True)
+    out.metrics.update(intervals)
     intervals_s = time.perf_counter() - intervals_start
     out.curves.update(result.curves)
     if result.predictions is not None:
         out.val_predictions = base64.b64encode(result.predictions.to_bytes()).decode("ascii")
     primary = task_info(spec.task).primary_metric
-    out.metrics["accuracy"] = out.metrics.get(primary, math.nan)
-    out.metrics["accuracy_ci_low"] = out.metrics.get(f"{primary}_ci_low", math.nan)
-    out.metrics["accuracy_ci_high"] = out.metrics.get(f"{primary}_ci_high", math.nan)
+    out.metrics.update(result.primary(spec.task, intervals))
     out.eval_states = {
         name: base64.b64encode(state.to_bytes()).decode("ascii")
         for name, state in result.states.items()
@@ -381,13 +380,9 @@ def _evaluate_at_deployment_size(
     """The PyTorch model scored at the deployment size (``deploy_accuracy`` with its interval),
     for TTA and ONNX Runtime, which run at that size, to be compared with."""
     result = evaluate_model(deploy, spec.task, val)
-    primary = task_info(spec.task).primary_metric
-    ci = result.intervals()
-    out.metrics["deploy_accuracy"] = result.metrics.get(primary, math.nan)
-    out.metrics["deploy_accuracy_ci_low"] = ci.get(f"{primary}_ci_low", math.nan)
-    out.metrics["deploy_accuracy_ci_high"] = ci.get(f"{primary}_ci_high", math.nan)
+    out.metrics.update(result.primary(spec.task, result.intervals(), "deploy_accuracy"))
     out.conditions["deploy_accuracy"] = {
-        "metric": primary,
+        "metric": task_info(spec.task).primary_metric,
         "input_size": list(deploy.input_size),
         "why": "TTA and ONNX Runtime run at the deployment size: their gain and delta are "
         "against PyTorch at that size, not at the training size",
