@@ -11,6 +11,9 @@ trial per family (fine-tuning on the built-in sample data, fp32 and fp16 latency
 events) through `benchsel run` and `benchsel results --json`. It uses only benchsel's command
 line. Exit code 0 when every check passed, 1 when one failed, 2 when there is no CUDA device
 (then nothing is tried).
+
+On a bare GPU machine without network (the device lease), ``--device-lease`` first installs the
+carried wheelhouse and builds mmcv: scripts/gpu_lease.py, scripts/gpu_lease.md.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # One short trial per family: (family, architecture id, task, variant).
 TRIALS: tuple[tuple[str, str, str, str], ...] = (
     ("yolo", "rtmdet-tiny", "detection", "default"),
+    ("yolo", "yolov8-n", "detection", "default"),
     ("ssd", "ssdlite-mobilenetv2", "detection", "default"),
     ("retinanet", "retinanet-r50", "detection", "default"),
     ("two-stage", "mask-rcnn-r50", "instance", "r18-light"),
@@ -204,7 +208,18 @@ def _benchsel_command() -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the checks in order; one line each."""
+    argv = sys.argv[1:] if argv is None else argv
+    if "--device-lease" in argv:  # the bare machine: wheelhouse, mmcv build, then these checks
+        sys.path.insert(0, str(ROOT / "scripts"))
+        import gpu_lease
+
+        return int(gpu_lease.main([a for a in argv if a != "--device-lease"]))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--device-lease",
+        action="store_true",
+        help="on a bare GPU machine: install .whl/, build mmcv, then check (scripts/gpu_lease.py)",
+    )
     parser.add_argument("--out", type=Path, help="working folder (default: a new temp folder)")
     parser.add_argument("--iterations", type=int, default=20, help="training iterations/trial")
     parser.add_argument("--trial-timeout", type=float, default=900, help="seconds per trial")

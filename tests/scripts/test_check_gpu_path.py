@@ -52,6 +52,7 @@ def test_suite_has_one_cuda_trial_per_family_with_fp32_and_fp16(tmp_path):
     assert suite["measurement"]["precision"] == ["fp32", "fp16"]
     assert [c["id"] for c in suite["candidates"]] == [
         "rtmdet-tiny",
+        "yolov8-n",
         "ssdlite-mobilenetv2",
         "retinanet-r50",
         "mask-rcnn-r50",
@@ -60,8 +61,8 @@ def test_suite_has_one_cuda_trial_per_family_with_fp32_and_fp16(tmp_path):
         "unet-s5-d16",
         "panoptic-fpn-r50",
     ]
-    assert suite["candidates"][3]["variants"] == ["r18-light"]
-    assert "input_size" not in suite["candidates"][1]  # SSDLite runs only at 320x320
+    assert suite["candidates"][4]["variants"] == ["r18-light"]
+    assert "input_size" not in suite["candidates"][2]  # SSDLite runs only at 320x320
     path = tmp_path / "suite.yaml"
     path.write_text(yaml.safe_dump(suite))
     benchsel = Path(sys.executable).parent / "benchsel"
@@ -73,7 +74,7 @@ def test_suite_has_one_cuda_trial_per_family_with_fp32_and_fp16(tmp_path):
         check=False,
     )
     assert check.returncode == 0, check.stdout + check.stderr
-    assert "8 trials" in check.stdout
+    assert "9 trials" in check.stdout
 
 
 def _row(arch: str, variant: str = "default", **metrics):
@@ -106,4 +107,5 @@ def test_trial_lines_need_fp32_and_fp16_latency_and_report_failures():
     assert lines["trial dino (dino-4scale-r50)"] == (False, "failed: ValueError: boom")
     assert lines["trial two-stage (mask-rcnn-r50 r18-light)"][0]
     assert lines["trial retinanet (retinanet-r50)"] == (False, "no result stored")
-    assert len(lines) == 8
+    assert lines["trial yolo (yolov8-n)"] == (False, "no result stored")
+    assert len(lines) == 9
