@@ -41,7 +41,7 @@ TASK_INFO: dict[Task, TaskInfo] = {
         "bbox_AP",
         "box",
         "box",
-        ("coco", "voc", "coco_panoptic"),
+        ("coco", "voc", "coco_panoptic", "yolo", "cvat", "labelme"),
         ("bbox",),
         things_only=True,
         shared_by=(("instance", "bbox_AP"),),
@@ -51,7 +51,7 @@ TASK_INFO: dict[Task, TaskInfo] = {
         "segm_AP",
         "instance_mask",
         "instance",
-        ("coco", "coco_panoptic"),
+        ("coco", "coco_panoptic", "yolo", "cvat", "labelme"),  # polygons where they have them
         ("bbox", "segm"),
         things_only=True,
     ),

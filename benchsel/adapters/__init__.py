@@ -12,7 +12,7 @@ from pathlib import Path
 from types import ModuleType
 
 from benchsel.adapters.base import ClassSpec, LoadedModel
-from benchsel.adapters.checkpoint import LoadReport, load_checkpoint
+from benchsel.adapters.checkpoint import LoadReport, checkpoint_source, load_checkpoint
 from benchsel.catalog import Architecture, load_catalog
 
 # albumentations (mmdet's ``Albu`` step, used by mmyolo's YOLOv5/v8 pipelines; imported by mmdet's
@@ -31,13 +31,14 @@ def build_model(
     checkpoint: str | None = None,
     cache_dir: Path | None = None,
 ) -> LoadedModel:
-    """Build ``arch`` for ``classes``; load ``checkpoint`` (path or URL) if given.
+    """Build ``arch`` for ``classes``; load ``checkpoint`` (path, URL or ``published``) if given.
 
     ``input_size`` (height, width) defaults to the variant's, then the catalog entry's.
-    Nothing is downloaded unless ``checkpoint`` is a URL.
+    Nothing is downloaded unless ``checkpoint`` is a URL or ``published`` (the catalog's weights).
     """
     if isinstance(arch, str):
         arch = load_catalog().get(arch)
+    checkpoint = checkpoint_source(checkpoint, arch)
     var = arch.variant(variant)
     size = input_size or (var.input_size if var and var.input_size else None) or arch.input_size
     arch.check_input_size(size)

@@ -4,23 +4,33 @@
 here adds only what OpenMMLab checkpoints carry besides tensors (numpy arrays, scalars and dtypes
 of any numpy element type in ``meta``, mmengine's ``HistoryBuffer`` in the message hub). A
 payload that tries to run code is refused before it runs.
+
+``checkpoint: published`` names the catalog entry's published weights. A download whose file name
+carries OpenMMLab's hash (``...-<first 8 hex digits of the sha256>.pth``) is checked against it
+before it enters the cache.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchsel.errors import CheckpointError
 
+if TYPE_CHECKING:
+    from benchsel.catalog import Architecture
+
 DEFAULT_CACHE = Path(os.environ.get("BENCHSEL_CACHE", Path.home() / ".cache" / "benchsel"))
+PUBLISHED = "published"  # a candidate's ``checkpoint``: the catalog's published weights
+HASH_IN_NAME = re.compile(r"-([0-9a-f]{8})\.pth$")  # OpenMMLab's publish_model suffix
 
 
 @dataclass
@@ -37,6 +47,33 @@ class LoadReport:
             f"{len(self.loaded)} tensors loaded, {len(self.missing)} missing, "
             f"{len(self.unexpected)} unexpected, {len(self.shape_mismatch)} skipped for shape"
         )
+
+
+def checkpoint_source(checkpoint: str | None, arch: Architecture) -> str | None:
+    """The path or URL a candidate's ``checkpoint`` means (``published``: the catalog's weights)."""
+    if checkpoint != PUBLISHED:
+        return checkpoint
+    if not arch.reference.weights:
+        raise CheckpointError(
+            f"{arch.id} has no published weights in the catalog; "
+            "give the checkpoint as a path or URL"
+        )
+    return arch.reference.weights
+
+
+def expected_sha256_prefix(name: str) -> str | None:
+    """The sha256 prefix OpenMMLab writes into a checkpoint's file name, if it has one."""
+    match = HASH_IN_NAME.search(name)
+    return match.group(1) if match else None
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def fetch_checkpoint(source: str, cache_dir: Path | None = None) -> Path:
@@ -59,10 +96,17 @@ def _download(url: str, cache: Path) -> Path:
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
             shutil.copyfileobj(resp, out)
-        os.replace(tmp, target)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         Path(tmp).unlink(missing_ok=True)
         raise CheckpointError(f"cannot download checkpoint {url}: {exc}") from None
+    expected = expected_sha256_prefix(name)
+    if expected is not None and not (actual := sha256_file(Path(tmp))).startswith(expected):
+        Path(tmp).unlink()
+        raise CheckpointError(
+            f"checkpoint {url}: its sha256 starts {actual[:8]} but its file name says "
+            f"{expected}; the download is corrupt or not the published file"
+        )
+    os.replace(tmp, target)
     return target
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -195,6 +195,14 @@ def read_coco(
     if header is None:
         return None
     cats, images, anns = header
+    phantom = phantom_category(cats, anns)
+    if phantom is not None:
+        issues.warn(
+            ann_file,
+            f"category {phantom} {cats[phantom]['name']!r} has no annotations and is the "
+            "supercategory of every other category (a Roboflow export's project name): dropped",
+        )
+        cats = {cid: cat for cid, cat in cats.items() if cid != phantom}
     cat_ids = sorted(cats)
     label_of = {cid: i for i, cid in enumerate(cat_ids)}
     records: dict[int, ImageRecord] = {}
@@ -264,6 +272,21 @@ def read_coco(
     )
 
 
+def phantom_category(cats: dict[int, dict[str, Any]], anns: list[Any]) -> int | None:
+    """The id of a category that only groups the others: no annotation uses it and it is the
+    supercategory of every other category (Roboflow writes one named after the project)."""
+    if len(cats) < 2:
+        return None
+    used = {ann.get("category_id") for ann in anns if isinstance(ann, dict)}
+    for cid, cat in cats.items():
+        if cid in used or str(cid) in used:
+            continue
+        others = (c for k, c in cats.items() if k != cid)
+        if all(c.get("supercategory") == cat["name"] for c in others):
+            return cid
+    return None
+
+
 def finish_dataset(
     ann_file: Path,
     fmt: str,
@@ -299,11 +322,16 @@ def _image_dir_candidates(ann_file: Path) -> list[Path]:
     return [root / n for n in names] + [ann_file.parent / n for n in names]
 
 
-def warn_empty(dataset: Dataset, file: Path, issues: Issues) -> None:
-    """Warnings for images without annotations and classes without instances."""
+def warn_empty(
+    dataset: Dataset, file: Path, issues: Issues, reported: Collection[int] = ()
+) -> None:
+    """Warnings for images without annotations and classes without instances.
+
+    ``reported``: ids of images whose lack of labels the reader has already summed up.
+    """
     counts: Counter[int] = Counter()
     for rec in dataset.images:
-        if not rec.instances and not rec.segments:
+        if not rec.instances and not rec.segments and rec.id not in reported:
             issues.warn(file, "image has no annotations", rec.id)
         counts.update(i.label for i in rec.instances)
         counts.update(s.label for s in rec.segments)

@@ -7,22 +7,34 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from benchsel.data.coco import read_coco
 from benchsel.data.coco_panoptic import read_coco_panoptic
+from benchsel.data.cvat import find_cvat_xml, is_cvat_xml, read_cvat
 from benchsel.data.images import IMAGE_SUFFIXES
+from benchsel.data.labelme import is_labelme_json, labelme_jsons, read_labelme, read_labels_txt
 from benchsel.data.masks import find_mask_dirs, read_classes_file, read_mask_folder
 from benchsel.data.types import Dataset, Issues
 from benchsel.data.voc import read_voc
+from benchsel.data.yolo import (
+    YoloLayout,
+    find_yolo_yaml,
+    has_label_folder,
+    read_yolo_split,
+    read_yolo_yaml,
+)
 from benchsel.errors import DataError
 
-FORMATS = ("coco", "coco_panoptic", "mask_folder", "voc")
+FORMATS = ("coco", "coco_panoptic", "mask_folder", "voc", "yolo", "cvat", "labelme")
 COCO_PREFIXES = ("instances_", "panoptic_")  # COCO's names for its annotation files
+ROBOFLOW_JSON = "_annotations.coco.json"  # in each split folder of a Roboflow COCO export
+SPLIT_NAMES = ("train", "val", "test")
 
 
 @dataclass
 class LoadedData:
-    """The splits found at a path ('train' / 'val', or 'all' for one unsplit set)."""
+    """The splits found at a path ('train' / 'val' / 'test', or 'all' for one unsplit set)."""
 
     format: str
     splits: dict[str, Dataset] = field(default_factory=dict)
@@ -121,25 +133,65 @@ def _broken_jsons(root: Path) -> list[str]:
     return [f"{p}: {err}" for p, err in broken if err]
 
 
+def _roboflow_files(root: Path) -> dict[str, Path]:
+    """Split -> annotation file of a Roboflow COCO export (``train/``, ``valid/``, ``test/``)."""
+    files: dict[str, Path] = {}
+    for sub in sorted(p for p in root.iterdir() if p.is_dir()):
+        if (sub / ROBOFLOW_JSON).is_file():
+            files[_split_name(sub.name)] = sub / ROBOFLOW_JSON
+    return _lone_test_as_val(files)
+
+
+def _labelme_splits(root: Path) -> dict[str, list[Path]]:
+    """LabelMe files directly in ``root`` ('all'), or in its train / val / test folders."""
+    splits: dict[str, list[Path]] = {}
+    for sub in sorted(p for p in root.iterdir() if p.is_dir()):
+        split = _split_name(sub.name)
+        if split != "all" and (files := labelme_jsons(sub)):
+            splits.setdefault(split, []).extend(files)
+    if not splits and (files := labelme_jsons(root)):
+        splits["all"] = files
+    return _lone_test_as_val(splits)
+
+
 def detect_format(path: Path) -> str:
     """Guess the format of ``path`` (a file or a folder); raise DataError when unclear."""
     if not path.exists():
         raise DataError(f"{path} does not exist")
     if path.is_file():
         if path.suffix == ".json":
+            if is_labelme_json(path):
+                return "labelme"
             return "coco_panoptic" if _is_panoptic_json(path) else "coco"
-        raise DataError(f"{path}: expected a .json annotation file or a data set folder")
+        if path.suffix == ".xml" and is_cvat_xml(path):
+            return "cvat"
+        if path.suffix in (".yaml", ".yml"):
+            return "yolo"
+        raise DataError(
+            f"{path}: expected a .json annotation file, a CVAT .xml, a YOLO data.yaml "
+            "or a data set folder"
+        )
     kinds = {kind for _, kind in _annotation_jsons(path)}
+    kinds |= {
+        "coco_panoptic" if _is_panoptic_json(f) else "coco" for f in _roboflow_files(path).values()
+    }
     if kinds:
         return "coco_panoptic" if "coco_panoptic" in kinds else "coco"
+    if find_yolo_yaml(path) is not None or has_label_folder(path):
+        return "yolo"
+    if find_cvat_xml(path) is not None:
+        return "cvat"
     if (path / "Annotations").is_dir() and any((path / "Annotations").glob("*.xml")):
         return "voc"
+    if _labelme_splits(path):
+        return "labelme"
     if find_mask_dirs(path) is not None:
         return "mask_folder"
     broken = _broken_jsons(path)
     raise DataError(
-        f"cannot tell the format of {path}: expected a COCO / COCO panoptic json, "
-        "a VOC 'Annotations' folder, or an image folder with a label folder. "
+        f"cannot tell the format of {path}: expected a COCO / COCO panoptic json (or a Roboflow "
+        "export's train/valid/test folders), a YOLO data.yaml, a CVAT annotations.xml, LabelMe "
+        "jsons, a VOC 'Annotations' folder, or an image folder with a label folder. "
         "Pass --format to say which." + "".join(f"\n  {line}" for line in broken)
     )
 
@@ -148,9 +200,22 @@ def _split_name(name: str) -> str:
     low = name.lower()
     if "train" in low:
         return "train"
-    if "val" in low or "test" in low:
+    if "val" in low:
         return "val"
+    if "test" in low:
+        return "test"
     return "all"
+
+
+S = TypeVar("S")
+
+
+def _lone_test_as_val(splits: dict[str, S]) -> dict[str, S]:
+    """A test split found with no val split serves as val (COCO's ``*test*`` json beside train);
+    beside a val split it stays its own 'test' split."""
+    if "test" in splits and "val" not in splits:
+        splits = {("val" if k == "test" else k): v for k, v in splits.items()}
+    return splits
 
 
 def _split_files(root: Path, fmt: str) -> dict[str, Path]:
@@ -168,7 +233,9 @@ def _split_files(root: Path, fmt: str) -> dict[str, Path]:
             path.name.startswith(COCO_PREFIXES) and not current.name.startswith(COCO_PREFIXES)
         ):
             files[split] = path
-    return files
+    if not files and fmt == "coco":
+        return _roboflow_files(root)
+    return _lone_test_as_val(files)
 
 
 def load_data(
@@ -177,13 +244,16 @@ def load_data(
     *,
     train: str | None = None,
     val: str | None = None,
+    test: str | None = None,
     classes: list[str] | None = None,
     ignore_index: int = 255,
     check_images: bool = True,
 ) -> LoadedData:
     """Load every split at ``path``; problems are collected, never raised (except unknown format).
 
-    ``train`` / ``val`` name split files or folders relative to ``path``.
+    ``train`` / ``val`` / ``test`` name split files or folders relative to ``path``; when any is
+    given, only those are read. Otherwise the splits come from the layout, a test split beside a
+    val split as ``splits["test"]``.
     """
     path = Path(path)
     fmt = detect_format(path) if fmt == "auto" else fmt
@@ -193,12 +263,13 @@ def load_data(
         raise DataError(f"{path} does not exist")
     out = LoadedData(fmt)
     issues = out.issues
+    named = {k: v for k, v in zip(SPLIT_NAMES, (train, val, test), strict=True) if v}
     if fmt == "mask_folder" and classes is None and (path / "classes.txt").is_file():
         classes = read_classes_file(path / "classes.txt")
 
     if fmt in ("coco", "coco_panoptic"):
-        if train or val:
-            files = {k: path / v for k, v in (("train", train), ("val", val)) if v}
+        if named:
+            files = {k: path / v for k, v in named.items()}
         elif path.is_file():
             files = {"all": path}
         else:
@@ -214,57 +285,173 @@ def load_data(
             if ds is not None:
                 out.splits[split] = ds
     elif fmt == "voc":
-        sets = path / "ImageSets" / "Main"
-        names = (
-            {"train": train, "val": val}
-            if (train or val)
-            else {
-                s: f"ImageSets/Main/{s}.txt"
-                for s in ("train", "val")
-                if (sets / f"{s}.txt").is_file()
-            }
-        )
-        if not any(names.values()):
-            ds = read_voc(path, issues, classes, None, check_images)
-            if ds is not None:
-                out.splits["all"] = ds
-        for split, rel in names.items():
-            if rel:
-                stems = (path / rel).read_text().split()
-                ds = read_voc(path, issues, classes, stems, check_images)
-                if ds is not None:
-                    out.splits[split] = ds
+        _load_voc(path, out, named, classes, check_images)
+    elif fmt == "yolo":
+        _load_yolo(path, out, named, classes, check_images)
+    elif fmt == "cvat":
+        _load_cvat(path, out, named, classes, check_images)
+    elif fmt == "labelme":
+        _load_labelme(path, out, named, classes, check_images)
     else:
-        _load_masks(path, out, train, val, classes, ignore_index, check_images)
+        _load_masks(path, out, named, classes, ignore_index, check_images)
     if not out.splits and not issues.errors:
         issues.error(path, "no data found")
     return out
 
 
+def _load_voc(
+    path: Path,
+    out: LoadedData,
+    named: dict[str, str],
+    classes: list[str] | None,
+    check_images: bool,
+) -> None:
+    sets = path / "ImageSets" / "Main"
+    names = named or _lone_test_as_val(
+        {s: f"ImageSets/Main/{s}.txt" for s in SPLIT_NAMES if (sets / f"{s}.txt").is_file()}
+    )
+    if not names:
+        ds = read_voc(path, out.issues, classes, None, check_images)
+        if ds is not None:
+            out.splits["all"] = ds
+    for split, rel in names.items():
+        if not (path / rel).is_file():
+            out.issues.error(path / rel, "image set file not found")
+            continue
+        stems = (path / rel).read_text().split()
+        ds = read_voc(path, out.issues, classes, stems, check_images)
+        if ds is not None:
+            out.splits[split] = ds
+
+
+def _yolo_layout(path: Path, out: LoadedData, classes: list[str] | None) -> YoloLayout | None:
+    """The layout of a YOLO folder or ``data.yaml``; a folder without one needs class names."""
+    yaml_path = path if path.is_file() else find_yolo_yaml(path)
+    if yaml_path is not None:
+        layout = read_yolo_yaml(yaml_path, out.issues)
+        if layout is not None and classes is not None:
+            layout.names = classes
+        return layout
+    if classes is None and (path / "classes.txt").is_file():
+        classes = read_classes_file(path / "classes.txt")
+    images = path / "images"
+    folders = sorted(p for p in images.iterdir() if p.is_dir()) if images.is_dir() else []
+    splits = {_split_name(p.name): [p] for p in folders}
+    splits.pop("all", None)
+    return YoloLayout(path, classes, _lone_test_as_val(splits) or {"all": [images]})
+
+
+def _load_yolo(
+    path: Path,
+    out: LoadedData,
+    named: dict[str, str],
+    classes: list[str] | None,
+    check_images: bool,
+) -> None:
+    layout = _yolo_layout(path, out, classes)
+    if layout is None:
+        return
+    if layout.names is None:
+        out.issues.error(
+            path,
+            "no class names: write a data.yaml with 'names' (or a classes.txt), or pass --classes",
+        )
+        return
+    splits = (
+        {k: [layout.root / v] for k, v in named.items()}
+        if named
+        else _lone_test_as_val(layout.splits)
+    )
+    for split, sources in splits.items():
+        name = f"{layout.root.name}:{split}"
+        out.splits[split] = read_yolo_split(
+            sources, layout.names, layout.root, out.issues, check_images, name
+        )
+
+
+def _load_cvat(
+    path: Path,
+    out: LoadedData,
+    named: dict[str, str],
+    classes: list[str] | None,
+    check_images: bool,
+) -> None:
+    if named:
+        for split, rel in named.items():
+            xml = path / rel
+            if not xml.is_file():
+                out.issues.error(xml, "annotation file not found")
+                continue
+            found = list(read_cvat(xml, out.issues, classes, check_images).values())
+            if found:  # a file named as one split is that split, whatever its subsets say
+                records = [rec for ds in found for rec in ds.images]
+                first = found[0]
+                out.splits[split] = Dataset(
+                    f"{xml.stem}:{split}",
+                    "cvat",
+                    xml.parent,
+                    first.classes,
+                    first.num_things,
+                    records,
+                )
+        return
+    found_xml = path if path.is_file() else find_cvat_xml(path)
+    if found_xml is None:
+        out.issues.error(path, "no CVAT annotations.xml found")
+        return
+    out.splits.update(_lone_test_as_val(read_cvat(found_xml, out.issues, classes, check_images)))
+
+
+def _load_labelme(
+    path: Path,
+    out: LoadedData,
+    named: dict[str, str],
+    classes: list[str] | None,
+    check_images: bool,
+) -> None:
+    root = path.parent if path.is_file() else path
+    if classes is None and (root / "labels.txt").is_file():
+        classes = read_labels_txt(root / "labels.txt")
+    if named:
+        splits = {}
+        for split, rel in named.items():
+            folder = path / rel
+            files = labelme_jsons(folder) if folder.is_dir() else []
+            if not files:
+                out.issues.error(folder, "no LabelMe json files found")
+                continue
+            splits[split] = files
+    elif path.is_file():
+        splits = {"all": [path]}
+    else:
+        splits = _labelme_splits(path)
+    if splits:
+        out.splits.update(read_labelme(splits, out.issues, classes, check_images, root))
+
+
 def _load_masks(
     path: Path,
     out: LoadedData,
-    train: str | None,
-    val: str | None,
+    named: dict[str, str],
     classes: list[str] | None,
     ignore_index: int,
     check_images: bool,
 ) -> None:
     pairs: dict[str, tuple[Path, Path]] = {}
-    if train or val:
-        for split, rel in (("train", train), ("val", val)):
-            if rel:
-                img = path / rel
-                lbl = path / f"{rel}annot"
-                found = find_mask_dirs(img) if img.is_dir() and not lbl.is_dir() else (img, lbl)
-                if found is None:
-                    out.issues.error(img, "no image/label folder pair found")
-                    continue
-                pairs[split] = found
+    if named:
+        for split, rel in named.items():
+            img = path / rel
+            lbl = path / f"{rel}annot"
+            found = find_mask_dirs(img) if img.is_dir() and not lbl.is_dir() else (img, lbl)
+            if found is None:
+                out.issues.error(img, "no image/label folder pair found")
+                continue
+            pairs[split] = found
     else:
         for folder in sorted(p for p in path.iterdir() if p.is_dir()):
             if (path / f"{folder.name}annot").is_dir():
                 pairs[_split_name(folder.name)] = (folder, path / f"{folder.name}annot")
+        pairs = _lone_test_as_val(pairs)
         if not pairs:
             found = find_mask_dirs(path)
             if found is None:

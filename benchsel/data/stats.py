@@ -61,6 +61,7 @@ def dataset_stats(ds: Dataset, pixel_stats: bool = True) -> dict[str, Any]:
         stats["crowd_regions"] = crowd
         stats["instances_per_class"] = {c: per_class[c] for c in ds.thing_classes}
         stats["instances_per_image"] = _summary(per_image)
+        stats["images_without_objects"] = sum(1 for n in per_image if n == 0)
         stats["size_buckets"] = buckets
         stats["polygon_vertices_per_instance"] = _summary(vertices)
     if pixel_stats and ds.format == "mask_folder":

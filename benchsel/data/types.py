@@ -14,6 +14,9 @@ import numpy as np
 
 Severity = Literal["error", "warning"]
 
+# Formats whose data sets hold instances (boxes, and masks where the format has them).
+INSTANCE_FORMATS = ("coco", "voc", "coco_panoptic", "yolo", "cvat", "labelme")
+
 # COCO's size buckets (area in pixels).
 SMALL_AREA = 32**2
 MEDIUM_AREA = 96**2
@@ -140,7 +143,7 @@ class Dataset:
 
     @property
     def has_instances(self) -> bool:
-        return self.format in ("coco", "voc", "coco_panoptic")
+        return self.format in INSTANCE_FORMATS
 
     def subset(self, image_ids: list[int], name: str | None = None) -> Dataset:
         keep = set(image_ids)
