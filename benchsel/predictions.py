@@ -13,12 +13,15 @@ import numpy as np
 
 @dataclass
 class Detections:
-    """Boxes (N, 4) xyxy float32, scores (N,), labels (N,) int64, optional masks (N, H, W) bool."""
+    """Boxes (N, 4) xyxy float32, scores (N,), labels (N,) int64, optional masks (N, H, W) bool;
+    ``dropped_nonfinite``: boxes the model emitted with an inf/nan coordinate or score, left
+    out of these (evaluation counts them per trial)."""
 
     boxes: np.ndarray
     scores: np.ndarray
     labels: np.ndarray
     masks: np.ndarray | None = None
+    dropped_nonfinite: int = 0
 
     def __post_init__(self) -> None:
         n = len(self.boxes)

@@ -114,7 +114,8 @@ class MMDetModel(LoadedModel):
         height, width = sample.ori_shape[:2]
         boxes = inst.bboxes.detach().float().cpu().numpy().reshape(-1, 4)
         scores = inst.scores.detach().float().cpu().numpy()
-        # Untrained or overflowing heads (exp of large logits) can emit inf/nan boxes: drop them.
+        # Untrained or overflowing heads (exp of large logits) can emit inf/nan boxes: drop them,
+        # counted (``dropped_nonfinite_boxes`` of the trial).
         keep = np.isfinite(boxes).all(1) & np.isfinite(scores)
         boxes = boxes[keep].astype(np.float32)
         boxes[:, 0::2] = boxes[:, 0::2].clip(0, width)
@@ -128,6 +129,7 @@ class MMDetModel(LoadedModel):
             scores=scores[keep].astype(np.float32),
             labels=inst.labels.detach().cpu().numpy().astype(np.int64)[keep],
             masks=masks,
+            dropped_nonfinite=int((~keep).sum()),
         )
 
 

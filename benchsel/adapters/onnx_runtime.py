@@ -32,7 +32,10 @@ spinning against 4 ms not, forward 10 against 12 ms; e2e 20-24 against 17-18 ms)
 Models whose network cannot be exported raise :class:`OnnxExportUnsupported` naming why; this
 is decided from the model's structure before exporting (compiled mmcv ops such as RoIAlign
 and MultiScaleDeformableAttention, forwards that need the data samples, two-stage proposal
-NMS), and any real export failure is converted to it with the underlying message.
+NMS). An export or session that fails on a network that passed those checks raises
+:class:`OnnxExportFailed` with the underlying message: not a known limit, so it is reported as
+an error (``benchsel.measure.failures``), never as "does not export". Both are
+:class:`OnnxExportError`.
 """
 
 from __future__ import annotations
@@ -83,12 +86,25 @@ _COMPILED_MMCV_OPS = {
 _NOT_OUTPUTS = {"self", "batch_img_metas", "cfg", "rescale", "with_nms", "batch_data_samples"}
 
 
-class OnnxExportUnsupported(RuntimeError):
-    """The architecture's network cannot be exported to ONNX; ``reason`` says which op or why."""
+class OnnxExportError(RuntimeError):
+    """The architecture's network could not be served by ONNX Runtime; ``reason`` says why."""
+
+    unsupported = False  # a documented limit (benchsel.measure.failures reads it)
 
     def __init__(self, arch_id: str, reason: str) -> None:
         super().__init__(f"{arch_id} cannot be served by ONNX Runtime: {reason}")
         self.arch_id, self.reason = arch_id, reason
+
+
+class OnnxExportUnsupported(OnnxExportError):
+    """A documented limit: a compiled mmcv op, a forward that needs the data samples, proposal
+    NMS, or more input shapes than static graphs allowed; decided before exporting."""
+
+    unsupported = True
+
+
+class OnnxExportFailed(OnnxExportError):
+    """torch.onnx.export or ONNX Runtime failed on a network no known limit rules out."""
 
 
 @dataclass
@@ -166,7 +182,7 @@ def export_onnx(
     """Export ``base``'s tensor-mode network to ``path`` (one file, weights inside), traced on
     ``example_batch`` (a ``preprocess`` output); ``dynamic``: batch, height and width as
     ``Dim.AUTO`` axes (those the trace keeps dynamic are listed in ``dynamic_axes``).
-    Raises :class:`OnnxExportUnsupported` with the underlying message when the export fails."""
+    Raises :class:`OnnxExportFailed` with the underlying message when the export fails."""
     import onnx
     import torch
     from torch.export import Dim
@@ -198,9 +214,7 @@ def export_onnx(
                 verbose=False,
             )
     except Exception as exc:
-        raise OnnxExportUnsupported(
-            base.arch.id, f"torch.onnx.export failed: {_cause(exc)}"
-        ) from exc
+        raise OnnxExportFailed(base.arch.id, f"torch.onnx.export failed: {_cause(exc)}") from exc
     seconds = time.perf_counter() - start
     graph = onnx.load(str(path), load_external_data=False)
     opset = next(o.version for o in graph.opset_import if o.domain in ("", "ai.onnx"))
@@ -238,7 +252,8 @@ class OnnxRuntimeModel(LoadedModel):
     count), so that PyTorch and ONNX Runtime timings use the same cores. ``example_images``
     (RGB uint8; default: seeded noise at the input size): the first is exported and the outputs
     compared with PyTorch's (``output_max_abs_diff``, updated with every static graph added).
-    Raises :class:`OnnxExportUnsupported` when the network cannot be exported.
+    Raises :class:`OnnxExportUnsupported` for a network a known limit rules out,
+    :class:`OnnxExportFailed` when its export or session fails.
     """
 
     def __init__(
@@ -278,7 +293,7 @@ class OnnxRuntimeModel(LoadedModel):
         start = time.perf_counter()
         try:
             report = self._add_graph(self.path, batch, dynamic=dynamic)
-        except OnnxExportUnsupported as exc:
+        except OnnxExportError as exc:
             if not dynamic:
                 raise
             # Symbolic sizes can break a trace that succeeds at fixed sizes (yolov7-tiny's
@@ -542,7 +557,7 @@ def _session(path: Path, threads: int, arch_id: str) -> Any:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:
         reason = f"ONNX Runtime cannot load the exported graph: {_cause(exc)}"
-        raise OnnxExportUnsupported(arch_id, reason) from exc
+        raise OnnxExportFailed(arch_id, reason) from exc
 
 
 def _cpu_copy(base: LoadedModel) -> LoadedModel:

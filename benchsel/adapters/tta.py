@@ -44,6 +44,8 @@ _FLIP_VIEWS = ("none", "horizontal")
 class TTANotAvailable(BenchselError):
     """OpenMMLab has no way to merge this model's augmented predictions."""
 
+    unsupported = True  # a documented upstream limit (benchsel.measure.failures reads it)
+
     def __init__(self, reason: str) -> None:
         super().__init__(f"TTA not available upstream: {reason}")
         self.reason = reason

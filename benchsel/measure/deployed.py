@@ -6,8 +6,9 @@ so what it buys and what it costs sit side by side.
 Metric names take a prefix: ``tta_`` (``tta_accuracy``, ``tta_gain``,
 ``tta_latency_e2e_p50_ms``, ``tta_views``) and ``onnxruntime_`` (``onnxruntime_accuracy``,
 ``onnxruntime_accuracy_delta``, ``onnxruntime_latency_e2e_p50_ms``, ``onnxruntime_fps``, ...).
-What could not run says why in the trial's conditions (``tta.unavailable``,
-``onnxruntime.export_error``); the trial itself stays ok.
+Both raise what stops them; the trial runs each under :func:`benchsel.measure.failures.guarded`,
+which keeps the trial ok and stores the failure with its kind (a documented limit, or an
+error) in the trial's conditions.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,10 @@ from benchsel.tasks import task_info
 # the exported network reproduces PyTorch's outputs to ~1e-6, so only a score that flips at a
 # threshold can move; more than this is a real disagreement and is reported as one.
 ONNXRUNTIME_ACCURACY_TOLERANCE = 0.005
+NO_PLAIN_SCORE = (
+    "the PyTorch model could not be scored at the deployment size (see "
+    "conditions.deploy_accuracy.failure)"
+)
 
 
 def _speed_settings(settings: SpeedSettings) -> SpeedSettings:
@@ -57,14 +61,19 @@ def score_and_time(
     baseline_mib: float | None = None,
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """``prefix``-named accuracy (with its interval), its paired difference to the plain
-    model on the same images (``<prefix><difference_name>`` with an interval), and batch-1
-    latency; returns (metrics, conditions)."""
+    model on the same images (``<prefix><difference_name>`` with an interval; not measured
+    without ``plain_states``), and batch-1 latency; returns (metrics, conditions)."""
     primary = task_info(task).primary_metric
     start = time.perf_counter()
     result = evaluate_model(predictor, task, val)
     metrics = result.primary(task, result.intervals(), f"{prefix}accuracy")
     evaluation, state_metric = STATE_OF_METRIC[primary]
-    if evaluation in result.states and evaluation in plain_states:
+    difference = (
+        f"{difference_name}: paired bootstrap against the PyTorch model, same images and resamples"
+    )
+    if evaluation not in plain_states:
+        difference = f"{difference_name}: not measured: {NO_PLAIN_SCORE}"
+    elif evaluation in result.states:
         paired = paired_bootstrap(
             result.states[evaluation],
             plain_states[evaluation],
@@ -81,8 +90,7 @@ def score_and_time(
     conditions = {
         "metric": primary,
         "val_images": len(val.images),
-        "difference": f"{difference_name}: paired bootstrap against the PyTorch model, same "
-        "images and resamples",
+        "difference": difference,
         "eval_wall_s": round(eval_s, 2),
         "speed": speed[0].conditions if speed else {},
     }
@@ -98,19 +106,14 @@ def measure_tta(
     settings: SpeedSettings,
     baseline_mib: float | None = None,
 ) -> tuple[dict[str, float], dict[str, Any]]:
-    """Accuracy gained (``tta_gain``) and latency paid by the architecture's TTA setting;
-    an instance or panoptic model returns no metrics and ``{"unavailable": reason}``."""
-    from benchsel.adapters.tta import TTANotAvailable, build_tta
+    """Accuracy gained (``tta_gain``) and latency paid by the architecture's TTA setting.
+    Raises ``TTANotAvailable`` (a documented limit) for an instance or panoptic model."""
+    from benchsel.adapters.tta import build_tta
 
-    try:
-        tta = build_tta(model)
-        metrics, conditions = score_and_time(
-            tta, task, val, plain_states, image_files, settings, "tta_", "gain", baseline_mib
-        )
-    except TTANotAvailable as exc:
-        return {}, {"unavailable": str(exc)}
-    except Exception as exc:  # the trained model's own results must survive a TTA failure
-        return {}, {"unavailable": f"TTA failed: {_failure(exc)}"}
+    tta = build_tta(model)
+    metrics, conditions = score_and_time(
+        tta, task, val, plain_states, image_files, settings, "tta_", "gain", baseline_mib
+    )
     metrics["tta_views"] = float(tta.views)
     setting = tta.setting
     return metrics, conditions | {
@@ -133,53 +136,48 @@ def measure_onnxruntime(
     baseline_mib: float | None = None,
 ) -> tuple[dict[str, float], dict[str, Any]]:
     """Export ``model`` to ONNX, serve it on ONNX Runtime (post-processing on the host), and
-    score and time it like the PyTorch model. A model that cannot export returns no metrics
-    and ``{"export_error": reason}``."""
-    from benchsel.adapters.onnx_runtime import (
-        OnnxExportUnsupported,
-        OnnxRuntimeModel,
-    )
+    score and time it like the PyTorch model (``plain_accuracy``: NaN when PyTorch could not
+    be scored, and the agreement is not checked). Raises ``OnnxExportUnsupported`` for a
+    network a known limit rules out, ``OnnxExportFailed`` or anything else when it fails."""
+    from benchsel.adapters.onnx_runtime import OnnxRuntimeModel
     from benchsel.data.images import read_rgb
 
     example = [read_rgb(image_files[0])] if image_files else None
-    try:
-        deployed = OnnxRuntimeModel(
-            model, work_dir / "model.onnx", threads=settings.threads, example_images=example
-        )
-        metrics, conditions = score_and_time(
-            deployed,
-            task,
-            val,
-            plain_states,
-            image_files,
-            settings,
-            "onnxruntime_",
-            "accuracy_delta",
-            baseline_mib,
-        )
-    except OnnxExportUnsupported as exc:  # also raised by a later input shape's static export
-        return {}, {"export_error": str(exc)}
-    except Exception as exc:  # e.g. a session failing at run time: the trial keeps its results
-        return {}, {"export_error": f"ONNX Runtime failed: {_failure(exc)}"}
+    deployed = OnnxRuntimeModel(
+        model, work_dir / "model.onnx", threads=settings.threads, example_images=example
+    )
+    metrics, conditions = score_and_time(
+        deployed,
+        task,
+        val,
+        plain_states,
+        image_files,
+        settings,
+        "onnxruntime_",
+        "accuracy_delta",
+        baseline_mib,
+    )
     export = deployed.export_report
     metrics["onnxruntime_export_s"] = float(export.seconds)
     metrics["onnxruntime_output_max_abs_diff"] = deployed.output_max_abs_diff
     delta = metrics["onnxruntime_accuracy"] - plain_accuracy
-    agrees = math.isfinite(delta) and abs(delta) <= ONNXRUNTIME_ACCURACY_TOLERANCE
+    agrees: bool | None = math.isfinite(delta) and abs(delta) <= ONNXRUNTIME_ACCURACY_TOLERANCE
+    agreement = f"within tolerance {ONNXRUNTIME_ACCURACY_TOLERANCE}"
+    if not math.isfinite(plain_accuracy):
+        agrees, agreement = None, f"not checked: {NO_PLAIN_SCORE}"
+    elif not agrees:
+        agreement = (
+            f"DISAGREES: ONNX Runtime scores {delta:+.4f} against PyTorch "
+            f"(tolerance {ONNXRUNTIME_ACCURACY_TOLERANCE})"
+        )
     return metrics, conditions | {
         "device": f"{device_name('cpu')} (ONNX Runtime CPUExecutionProvider)",
         "threads": deployed.threads,
         "export": export.to_dict(),
         "tolerance": ONNXRUNTIME_ACCURACY_TOLERANCE,
-        "agreement": f"within tolerance {ONNXRUNTIME_ACCURACY_TOLERANCE}"
-        if agrees
-        else f"DISAGREES: ONNX Runtime scores {delta:+.4f} against PyTorch "
-        f"(tolerance {ONNXRUNTIME_ACCURACY_TOLERANCE})",
+        "agrees": agrees,  # None: not checked
+        "agreement": agreement,
     }
-
-
-def _failure(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-4)}"
 
 
 def describe_tta(setting: Mapping[str, Any]) -> str:

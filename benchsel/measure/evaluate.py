@@ -141,7 +141,9 @@ def evaluate_model(
     diagnose: bool = False,
 ) -> EvaluationResult:
     """Score ``model`` on ``val`` (its first ``limit`` images) with benchsel's evaluators;
-    with ``diagnose`` also explain the score (see the module docstring)."""
+    with ``diagnose`` also explain the score (see the module docstring). Detections count the
+    boxes the model emitted with inf/nan values, left out of the score
+    (``dropped_nonfinite_boxes``)."""
     from benchsel.data.coco_panoptic import read_segment_png
     from benchsel.data.openmmlab import semantic_label_map
 
@@ -155,6 +157,7 @@ def evaluate_model(
     edges = BoundaryIoUEvaluator(subset.classes, 255) if sem is not None else None
     pan = PanopticEvaluator(subset.classes, subset.num_things) if "panoptic" in wanted else None
     kept = PredictionCollector(things.classes if bbox else subset.classes) if diagnose else None
+    dropped = 0
     for im in images:
         pred = model.predict([read_rgb(im.file)])[0]
         if isinstance(pred, PanopticPrediction | SemanticMap):
@@ -173,6 +176,7 @@ def evaluate_model(
                 kept.add_maps(im, gt_map, labels.labels)
         else:
             assert isinstance(pred, Detections)
+            dropped += pred.dropped_nonfinite
             for coco in (bbox, segm):
                 if coco is not None:
                     coco.process(im.id, pred)
@@ -202,6 +206,7 @@ def evaluate_model(
         result.conditions["boundary_IoU"] = edges.state.conditions()
     if bbox is not None:
         result.class_names = dict(zip(bbox.cat_ids, things.classes, strict=False))
+        result.metrics["dropped_nonfinite_boxes"] = float(dropped)
     if kept is not None:
         start = time.perf_counter()
         result.predictions = kept.result()

@@ -13,6 +13,7 @@ import pytest
 
 from benchsel.adapters import ClassSpec, LoadedModel, build_model
 from benchsel.adapters.onnx_runtime import (
+    OnnxExportFailed,
     OnnxExportUnsupported,
     OnnxRuntimeModel,
     max_abs_output_diff,
@@ -195,13 +196,13 @@ def test_unexportable_networks_say_why(arch_id, variant, named, tmp_path):
     assert reason is not None and named in reason
     with pytest.raises(OnnxExportUnsupported, match=f"{arch_id} cannot be served") as caught:
         OnnxRuntimeModel(base, tmp_path / "model.onnx")
-    assert caught.value.reason == reason
+    assert caught.value.reason == reason and caught.value.unsupported
     assert not list(tmp_path.iterdir())  # decided before exporting
 
 
-def test_a_failing_export_becomes_the_unsupported_error(deployed, tmp_path, monkeypatch):
-    """A network torch.export cannot trace (data-dependent control flow here) is refused with
-    the exporter's underlying message."""
+def test_a_failing_export_is_an_export_failure_not_a_limit(deployed, tmp_path, monkeypatch):
+    """A network torch.export cannot trace (data-dependent control flow here) that no known
+    limit ruled out is refused with the exporter's underlying message, as a failure."""
     base, _ = deployed("rtmdet-tiny", None)
     plain = base.forward_tensor
 
@@ -211,9 +212,10 @@ def test_a_failing_export_becomes_the_unsupported_error(deployed, tmp_path, monk
         return plain(inputs)
 
     monkeypatch.setattr(base, "forward_tensor", data_dependent)
-    with pytest.raises(OnnxExportUnsupported, match=r"torch\.onnx\.export failed: ") as caught:
+    with pytest.raises(OnnxExportFailed, match=r"torch\.onnx\.export failed: ") as caught:
         OnnxRuntimeModel(base, tmp_path / "model.onnx")
     assert "data-dependent" in caught.value.reason.lower()
+    assert not caught.value.unsupported
 
 
 def test_threads_and_description(deployed):

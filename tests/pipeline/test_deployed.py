@@ -74,12 +74,21 @@ def test_tta_and_onnxruntime_end_to_end(tmp_path):
             m["onnxruntime_accuracy"] - plain, abs=1e-9
         )
         assert c["onnxruntime"]["agreement"].startswith("within tolerance"), c["onnxruntime"]
+        assert c["onnxruntime"]["agrees"] is True
+        assert "measurement_failures" not in c, c["measurement_failures"]
     semantic = trials["unet-s5-d16"].metrics
     assert 0 <= semantic["boundary_IoU"] <= 1 and semantic["boundary_IoU_ci_low"] is not None
     mask = trials["mask-rcnn-r50"]
     assert mask.conditions["tta"]["unavailable"].startswith("TTA not available upstream")
     assert "RoIAlign" in mask.conditions["onnxruntime"]["export_error"]
     assert "tta_accuracy" not in mask.metrics and "onnxruntime_fps" not in mask.metrics
+    # documented upstream limits, stored with their kind (benchsel.measure.failures)
+    assert [(f["part"], f["kind"]) for f in mask.conditions["measurement_failures"]] == [
+        ("tta", "unsupported"),
+        ("onnxruntime", "unsupported"),
+    ]
+    assert mask.conditions["onnxruntime"]["failure"]["type"] == "OnnxExportUnsupported"
     html = write_report(summary.store_path, tmp_path / "report.html").read_text()
     assert 'id="tta"' in html and 'id="runtime"' in html
     assert "TTA not available upstream" in html and "RoIAlign" in html
+    assert "does not export to ONNX" in html and "measurement failed" not in html
