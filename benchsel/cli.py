@@ -71,7 +71,7 @@ TaskName = Literal["detection", "instance", "semantic", "panoptic"]
 TaskOpt = Annotated[TaskName, typer.Option(help="detection, instance, semantic, panoptic.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 FormatOpt = Annotated[
-    Literal["auto", "coco", "coco_panoptic", "mask_folder", "voc"],
+    Literal["auto", "coco", "coco_panoptic", "mask_folder", "voc", "yolo", "cvat", "labelme"],
     typer.Option("--format", help="Data format (default: detected)."),
 ]
 ClassesOpt = Annotated[
@@ -127,6 +127,12 @@ def suite_schema() -> None:
     typer.echo(suite_json_schema())
 
 
+SplitOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(help="This split's annotation file or folder, relative to PATH (default: found)."),
+]
+
+
 @data_app.command("check")
 @user_errors
 def data_check(
@@ -134,14 +140,26 @@ def data_check(
     fmt: FormatOpt = "auto",
     classes: ClassesOpt = None,
     ignore_index: IgnoreOpt = 255,
+    train: SplitOpt = None,
+    val: SplitOpt = None,
+    test: SplitOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Validate a data set and print its statistics. Exit 1 on errors, 0 with warnings only."""
+    """Validate a data set and print its statistics (train, val and test splits). Exit 1 on
+    errors, 0 with warnings only."""
     from benchsel.console import data_check_report
     from benchsel.data import load_data
     from benchsel.data.stats import dataset_stats
 
-    loaded = load_data(path, fmt, classes=_classes(classes), ignore_index=ignore_index)
+    loaded = load_data(
+        path,
+        fmt,
+        train=train,
+        val=val,
+        test=test,
+        classes=_classes(classes),
+        ignore_index=ignore_index,
+    )
     issues = loaded.issues
     stats = {split: dataset_stats(ds) for split, ds in loaded.splits.items()}
     if as_json:
@@ -190,6 +208,34 @@ def data_cost(
         _print_json(cost.to_dict())
     else:
         typer.echo("\n".join(label_cost_lines(task, cost)))
+
+
+@data_app.command("convert")
+@user_errors
+def data_convert(
+    src: Annotated[Path, typer.Argument(help="Data set folder or annotation file to read.")],
+    out: Annotated[Path, typer.Argument(help="Folder to write the COCO data set into.")],
+    to: Annotated[Literal["coco"], typer.Option("--to", help="Output format.")] = "coco",
+    fmt: FormatOpt = "auto",
+    classes: ClassesOpt = None,
+    copy: Annotated[
+        bool, typer.Option("--copy/--link", help="Copy the images (default: symlink them).")
+    ] = False,
+) -> None:
+    """Write what benchsel reads from SRC as COCO (annotations/instances_<split>.json and one
+    image folder per split), to check it with any COCO tool. Refuses a data set with errors."""
+    from benchsel.data import load_data
+    from benchsel.data.convert import convert_to_coco
+
+    loaded = load_data(src, fmt, classes=_classes(classes))
+    if loaded.issues.errors:
+        raise BenchselError(
+            f"{src} has {len(loaded.issues.errors)} errors; run `benchsel data check {src}`"
+        )
+    written = convert_to_coco(loaded, out, copy=copy)
+    for split, ann in written.items():
+        n = len(loaded.splits[split].images)
+        typer.echo(f"{split:<6} {n} images -> {ann}")
 
 
 @data_app.command("sample")
@@ -255,6 +301,17 @@ def run(
         Optional[str],  # noqa: UP045
         typer.Option(help="Comma-separated architecture ids to run (others are skipped)."),
     ] = None,
+    until_decided: Annotated[
+        bool,
+        typer.Option(
+            help="Race: start with the suite's seeds, then add seeds only to the candidates "
+            "still undecided with the leader, until the verdict is decided."
+        ),
+    ] = False,
+    max_seeds: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(min=1, help="Racing: at most this many seeds per candidate (default 5)."),
+    ] = None,
 ) -> None:
     """Fine-tune, evaluate and measure every candidate; store, report and recommend.
 
@@ -277,18 +334,35 @@ def run(
         console = Console(highlight=False, width=max(console.width, 140))
     suite = load_suite(suite_file)
     runner = make_executor(executor, trial_timeout, address)
+    racing = until_decided or suite.training.max_seeds is not None
     try:
         with RunProgress(console) as bars:
-            summary = run_suite(
-                suite,
-                executor=runner,
-                fresh=fresh,
-                only=only.split(",") if only else None,
-                on_plan=bars.plan,
-                on_start=bars.start,
-                on_progress=bars.step,
-                on_done=bars.done,
-            )
+            callbacks: dict[str, Any] = {
+                "on_plan": bars.plan,
+                "on_start": bars.start,
+                "on_progress": bars.step,
+                "on_done": bars.done,
+            }
+            if racing:
+                from benchsel.pipeline.race import race_suite
+
+                summary = race_suite(
+                    suite,
+                    executor=runner,
+                    max_seeds=max_seeds or suite.training.max_seeds or 5,
+                    fresh=fresh,
+                    only=only.split(",") if only else None,
+                    on_round=lambda line: console.print(escape(line)),
+                    **callbacks,
+                )
+            else:
+                summary = run_suite(
+                    suite,
+                    executor=runner,
+                    fresh=fresh,
+                    only=only.split(",") if only else None,
+                    **callbacks,
+                )
     except KeyboardInterrupt:
         typer.secho(
             "interrupted: finished trials are stored; run again to resume",
@@ -373,18 +447,29 @@ def recommend_cmd(
         Literal["pytorch", "onnxruntime"],
         typer.Option(help="Runtime you deploy on: speed limits use its measured latency."),
     ] = "pytorch",
+    margin: Annotated[
+        Optional[float],  # noqa: UP045
+        _option(
+            "Smallest accuracy difference that matters (metric units; default: the run's "
+            "constraints.margin, else 0.01).",
+            min=0,
+            max=1,
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Recommend an architecture from measured results (or a prior) and your constraints."""
     from pydantic import ValidationError
 
     from benchsel.recommend import recommend, render_text
+    from benchsel.recommend.evidence import DEFAULT_MARGIN
     from benchsel.store import open_store
     from benchsel.suite import Constraints, CostSpec, LabellingPrices, format_validation_error
 
     trials = None
     prices = None
     cost = CostSpec()
+    run_margin = None
     if results_file is not None:
         with open_store(results_file, must_exist=True) as store:
             trials = store.trials()
@@ -392,6 +477,7 @@ def recommend_cmd(
         if run is not None:
             prices = LabellingPrices.model_validate(run["suite"].get("labelling", {}))
             cost = CostSpec.model_validate(run["suite"].get("cost", {}))
+            run_margin = (run["suite"].get("constraints") or {}).get("margin")
     try:
         constraints = Constraints(
             min_fps=min_fps or None,
@@ -404,6 +490,7 @@ def recommend_cmd(
             target_accuracy=target_accuracy or None,
             domain=domain,
             need_pixel_masks=need_pixel_masks,
+            margin=margin if margin is not None else (run_margin or DEFAULT_MARGIN),
         )
     except ValidationError as exc:
         raise BenchselError(format_validation_error(exc)) from None
@@ -533,6 +620,110 @@ def flops(
         return
     at_default = size is None or tuple(size) == tuple(arch.input_size)
     typer.echo("\n".join(flops_lines(arch, variant, classes, result, at_default)))
+
+
+@app.command("forecast")
+@user_errors
+def forecast(
+    results_file: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--results", help="Results file of a run with several data fractions."),
+    ] = None,
+    points_file: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--points", help="CSV: images,accuracy[,ci_low,ci_high] (accuracy 0-1)."),
+    ] = None,
+    at: Annotated[
+        Optional[list[float]],  # noqa: UP045
+        typer.Option("--at", min=1, metavar="N", help="Labelled images to forecast (repeatable)."),
+    ] = None,
+    target: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option(min=0, max=1, help="Accuracy to reach: images needed and labelling cost."),
+    ] = None,
+    task: Annotated[
+        Optional[TaskName],  # noqa: UP045
+        typer.Option(help="Only this task (--results); prices the labels (--points)."),
+    ] = None,
+    units_per_image: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option(min=0, help="Boxes or instances per image, to price --points labels."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fit learning curves and forecast accuracy at more labelled images, or the images (and
+    labelling cost) a target accuracy needs, with 95% bands and a backtest."""
+    from benchsel.recommend.forecast import (
+        ForecastError,
+        curves_from_trials,
+        fit_curve,
+        forecast_lines,
+        forecast_report,
+        price_per_image,
+        read_points_csv,
+    )
+    from benchsel.suite import LabellingPrices
+    from benchsel.tasks import TASKS, task_info
+
+    if (results_file is None) == (points_file is None):
+        raise BenchselError("give exactly one of --results FILE or --points FILE")
+    if points_file is not None:
+        points = read_points_csv(points_file)
+        fit = fit_curve(points)
+        price = price_per_image(LabellingPrices(), task, units_per_image) if task else None
+        metric = task_info(task).primary_metric if task else "accuracy"
+        sizes = at or [2 * fit.n_max, 4 * fit.n_max]
+        out = forecast_report(fit, metric, sizes, target, price)
+        if target is not None and price is None:
+            out["warnings"].append(
+                "labelling cost not priced: give --task (and --units-per-image for boxes or "
+                "instances)"
+            )
+        if as_json:
+            _print_json(out)
+        else:
+            typer.echo("\n".join(forecast_lines(str(points_file), fit, out)))
+        return
+    from benchsel.store import open_store
+
+    assert results_file is not None
+    with open_store(results_file, must_exist=True) as store:
+        trials = store.trials()
+        run = store.latest_run() or {}
+    prices = LabellingPrices.model_validate((run.get("suite") or {}).get("labelling", {}))
+    answers: list[dict[str, Any]] = []
+    lines: list[str] = []
+    for name in [task] if task else TASKS:
+        for curve in curves_from_trials(trials, name):
+            try:
+                fit = fit_curve(curve.points)
+            except ForecastError as exc:
+                answers.append(
+                    {
+                        "option": curve.name,
+                        "task": name,
+                        "metric": curve.metric,
+                        "fit": None,
+                        "forecasts": [],
+                        "images_needed": None,
+                        "warnings": [str(exc)],
+                    }
+                )
+                lines += [f"{curve.name} ({name}): no forecast: {exc}", ""]
+                continue
+            price = price_per_image(prices, name, curve.units_per_image)
+            sizes = at or [2 * fit.n_max, 4 * fit.n_max]
+            out = forecast_report(fit, curve.metric, sizes, target, price, curve.labelled_images)
+            answers.append({"option": curve.name, "task": name, **out})
+            lines += [*forecast_lines(f"{curve.name} ({name})", fit, out), ""]
+    if not answers:
+        raise BenchselError(f"{results_file} has no successful trials with labelled images")
+    if as_json:
+        _print_json(answers)
+    else:
+        typer.echo("\n".join(lines).rstrip())
+    if all(a["fit"] is None for a in answers):
+        raise typer.Exit(1)
 
 
 @app.command("doctor")

@@ -58,8 +58,11 @@ class RunProgress:
 
     def plan(self, specs: list[TrialSpec], todo: list[TrialSpec]) -> None:
         skipped = len(specs) - len(todo)
-        self.progress.update(
-            self.trials, total=len(todo), note=f"({skipped} already stored)" if skipped else ""
+        self.progress.update(  # a race plans once a round: each round counts afresh
+            self.trials,
+            total=len(todo),
+            completed=0,
+            note=f"({skipped} already stored)" if skipped else "",
         )
 
     def start(self, spec: TrialSpec) -> None:
@@ -140,9 +143,12 @@ def summary_table(trials: list[TrialRecord]) -> Table:
 
 
 def catalog_table(entries: list[Architecture], catalog: Catalog) -> None:
-    """The architecture catalog as a table, and what is not available and why."""
+    """The architecture catalog as a table, and what is not available and why.
+
+    An id is what a user types next, so it is never cut: at a narrow width (80 columns, or no
+    terminal) the least important columns go first, and the rest wrap.
+    """
     console = Console()
-    table = Table(title=f"benchsel catalog ({len(entries)} architectures)")
     columns = (
         "id",
         "family",
@@ -153,11 +159,11 @@ def catalog_table(entries: list[Architecture], catalog: Catalog) -> None:
         "published",
         "variants",
     )
-    for col in columns:
-        table.add_column(col)
+    drop_order = ("variants", "published", "package", "input (HxW)", "backbone", "family", "tasks")
+    rows = []
     for a in entries:
         published = ", ".join(f"{k} {v:g}" for k, v in a.reference.metrics.items())
-        table.add_row(
+        cells = (
             a.id,
             a.family,
             a.backbone,
@@ -167,7 +173,29 @@ def catalog_table(entries: list[Architecture], catalog: Catalog) -> None:
             f"{published} ({a.reference.dataset})",
             ", ".join(a.variants) or "-",
         )
+        rows.append(dict(zip(columns, cells, strict=True)))
+
+    def min_width(col: str) -> int:  # its longest word, plus the cell padding and a border
+        words = [w for text in (col, *(r[col] for r in rows)) for w in text.split()]
+        return max(map(len, words)) + 3
+
+    keep = list(columns)
+    for col in drop_order:
+        if sum(min_width(c) for c in keep) + 1 <= console.width:
+            break
+        keep.remove(col)
+    table = Table(title=f"benchsel catalog ({len(entries)} architectures)")
+    for col in keep:
+        table.add_column(col, no_wrap=col == "id", overflow="fold")
+    for row in rows:
+        table.add_row(*(row[c] for c in keep))
     console.print(table)
+    left_out = [c for c in columns if c not in keep]
+    if left_out:
+        console.print(
+            f"[dim]Left out at {console.width} columns: {', '.join(left_out)} "
+            "(`benchsel list --json` has every field).[/dim]"
+        )
     for group in catalog.unavailable:
         console.print(f"[dim]Not available: {', '.join(group.ids)}. {group.reason}[/dim]")
 

@@ -160,9 +160,18 @@ class TrialRecord:
     val_predictions: bytes | None = None  # ValPredictions.to_bytes()
 
     @property
+    def option(self) -> str:
+        """The candidate's name: the suite's ``name`` for it, else ``rtmdet-tiny [r18-light]``."""
+        return self.spec.get("name") or trial_label(self.arch_id, self.variant, self.loss)
+
+    @property
     def label(self) -> str:
         """Short human name: ``rtmdet-tiny [r18-light, dice_ce] @0.5 #1``."""
-        return trial_label(self.arch_id, self.variant, self.loss, self.data_fraction, self.seed)
+        name = self.spec.get("name")
+        if not name:
+            return trial_label(self.arch_id, self.variant, self.loss, self.data_fraction, self.seed)
+        name += f" @{self.data_fraction:g}" if self.data_fraction != 1.0 else ""
+        return name + (f" #{self.seed}" if self.seed else "")
 
 
 # TrialRecord fields stored as JSON text in a ``<name>_json`` column; metrics have their table.
@@ -349,6 +358,21 @@ class ResultsStore:
             )
             return int(cur.lastrowid or 0)
 
+    def annotate_latest_run(self, key: str, value: Any) -> None:
+        """Add ``key`` to the latest run's dataset record (e.g. the racing log)."""
+        with self.transaction() as conn:
+            row = conn.execute(
+                "SELECT id, dataset_json FROM runs ORDER BY id DESC LIMIT 1"
+            ).fetchone()
+            if row is None:
+                return
+            data = json.loads(row[1] or "{}")
+            data[key] = value
+            conn.execute(
+                "UPDATE runs SET dataset_json = ? WHERE id = ?",
+                (json.dumps(data, default=str), row[0]),
+            )
+
     def finish_run(self, run_id: int) -> None:
         with self.transaction() as conn:
             conn.execute("UPDATE runs SET finished = ? WHERE id = ?", (time.time(), run_id))
@@ -465,7 +489,8 @@ def trials_frame(store: ResultsStore) -> Any:
 
     rows = []
     for t in store.trials():
-        row: dict[str, Any] = {name: getattr(t, name) for name in FRAME_COLUMNS}
+        row: dict[str, Any] = {"name": t.option}
+        row.update({name: getattr(t, name) for name in FRAME_COLUMNS})
         row.update(t.metrics)
         rows.append(row)
     return pd.DataFrame(rows)

@@ -25,7 +25,9 @@ from benchsel.catalog import load_catalog
 from benchsel.errors import BenchselError, SuiteError
 from benchsel.tasks import Task
 
-DataFormat = Literal["auto", "coco", "coco_panoptic", "mask_folder", "voc"]
+DataFormat = Literal[
+    "auto", "coco", "coco_panoptic", "mask_folder", "voc", "yolo", "cvat", "labelme"
+]
 SemanticLoss = Literal["ce", "weighted_ce", "dice_ce", "focal", "boundary"]
 Precision = Literal["fp32", "fp16"]
 Device = Literal["auto", "cpu", "cuda"]
@@ -41,7 +43,20 @@ class SplitSpec(_Strict):
     """A seeded fraction split of one image set, used when no explicit val split is given."""
 
     val_fraction: float = Field(0.2, gt=0, lt=1)
+    test_fraction: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="Also hold out this fraction as a test split (scored by every trial, never "
+        "used to choose).",
+    )
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _room_to_train(self) -> SplitSpec:
+        if self.val_fraction + self.test_fraction >= 0.9:
+            raise ValueError("val_fraction + test_fraction must leave at least 10% to train on")
+        return self
 
 
 class SampleSpec(_Strict):
@@ -60,6 +75,11 @@ class DatasetSpec(_Strict):
     format: DataFormat = "auto"
     train: str | None = Field(None, description="Train split: annotation file or folder.")
     val: str | None = Field(None, description="Val split: annotation file or folder.")
+    test: str | None = Field(
+        None,
+        description="Held-out test split (annotation file or folder): trials score it too and "
+        "the recommendation reports the pick's accuracy on it.",
+    )
     split: SplitSpec | None = None
     classes: list[str] | None = Field(None, description="Class names (mask folders).")
     ignore_index: int = Field(255, ge=0, le=255)
@@ -70,6 +90,8 @@ class DatasetSpec(_Strict):
             raise ValueError("give exactly one of `path` (your data) or `sample` (built-in data)")
         if self.split is not None and self.val is not None:
             raise ValueError("give either an explicit `val` split or a fraction `split`, not both")
+        if self.split is not None and self.split.test_fraction and self.test is not None:
+            raise ValueError("give either an explicit `test` split or `split.test_fraction`")
         return self
 
 
@@ -77,6 +99,17 @@ class Candidate(_Strict):
     """One catalog architecture to try, with optional variants."""
 
     id: str
+    name: str | None = Field(
+        None,
+        pattern=r"^[^\s].{0,79}$",
+        description="How results name this candidate (default: the id, variant and loss), so "
+        "one architecture can be entered several times with different settings.",
+    )
+    training: dict[str, Any] | None = Field(
+        None,
+        description="Keys of the suite's `training` section for this candidate only, merged over "
+        "it (seeds, iterations, epochs, batch_size, augmentation, lr_scale, lr, ...).",
+    )
     task: Task | None = Field(None, description="Defaults to the suite's task, then the model's.")
     variants: list[str] = Field(default_factory=lambda: ["default"])
     input_size: Size | None = Field(None, description="[height, width] for train and test.")
@@ -96,6 +129,58 @@ class Candidate(_Strict):
             raise ValueError("input_size must be at least [32, 32]")
         return v
 
+    @field_validator("training")
+    @classmethod
+    def _training_keys(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        if v is None:
+            return v
+        unknown = sorted(set(v) - set(TrainingSpec.model_fields))
+        if unknown:
+            raise ValueError(
+                f"unknown training key(s) {', '.join(unknown)}; "
+                f"choose from {', '.join(TrainingSpec.model_fields)}"
+            )
+        return v
+
+    def training_over(self, base: TrainingSpec) -> TrainingSpec:
+        """The suite's training section with this candidate's overrides (``iterations`` and
+        ``training``) merged over it, validated."""
+        update: dict[str, Any] = {}
+        if self.iterations is not None:
+            update.update({"iterations": self.iterations, "epochs": None})
+        for key, value in (self.training or {}).items():
+            update[key] = value
+            if key == "iterations":
+                update["epochs"] = None
+            elif key == "epochs":
+                update["iterations"] = None
+        if not update:
+            return base
+        return TrainingSpec.model_validate({**base.model_dump(), **update})
+
+    def option_name(self, variant: str, loss: str | None) -> str:
+        """The name results give this candidate's ``variant`` / ``loss``: today's label (id,
+        variant, loss) without a ``name``; with one, the name, plus the variant or loss when the
+        candidate expands into several."""
+        from benchsel.formatting import trial_label
+
+        if self.name is None:
+            return trial_label(self.id, variant, loss)
+        extras = [
+            x
+            for x, several in (
+                (variant, len(self.variants) > 1),
+                (loss, len(self.losses or []) > 1),
+            )
+            if several and x
+        ]
+        return self.name + (f" [{', '.join(extras)}]" if extras else "")
+
+    def option_names(self) -> list[str]:
+        """Every name this candidate's variants and losses give."""
+        losses: list[str | None] = list(self.losses) if self.losses else [None]
+        return [self.option_name(v, loss) for v in self.variants for loss in losses]
+
 
 class TrainingSpec(_Strict):
     """The fine-tuning budget; 0 iterations means evaluate the checkpoint as it is."""
@@ -109,12 +194,49 @@ class TrainingSpec(_Strict):
     )
     augmentation: Literal["default", "strong"] = "default"
     data_fractions: list[float] = Field(default_factory=lambda: [1.0])
-    seeds: list[int] = Field(default_factory=lambda: [0])
+    seeds: list[int] = Field(
+        default_factory=lambda: [0],
+        description="Training seeds per candidate, or {min: 1, max: N} to race: start with min "
+        "seeds and add seeds only where the verdict is undecided (as `run --until-decided`).",
+    )
+    max_seeds: int | None = Field(
+        None, ge=1, description="Racing: at most this many seeds per candidate."
+    )
+    max_hours: float | None = Field(
+        None, gt=0, description="Racing: stop adding seeds after this many hours of trials."
+    )
+    lr: float | None = Field(
+        None, gt=0, description="Base learning rate (before batch scaling; default: the config's)."
+    )
     amp: bool | None = Field(
         None,
         description="Mixed precision when training on a GPU; default: on where the family's "
         "fp16 path works (off for DINO and Mask2Former, whose matchers overflow in fp16).",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _seed_range(cls, data: Any) -> Any:
+        seeds = data.get("seeds") if isinstance(data, dict) else None
+        if isinstance(seeds, dict):
+            unknown = sorted(set(seeds) - {"min", "max"})
+            low, high = seeds.get("min", 1), seeds.get("max")
+            if (
+                unknown
+                or not isinstance(low, int)
+                or not isinstance(high, int)
+                or not (1 <= low <= high)
+            ):
+                raise ValueError("seeds as a range is {min: M, max: N} with 1 <= M <= N")
+            data = {**data, "seeds": list(range(low)), "max_seeds": high}
+        return data
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, v: list[int]) -> list[int]:
+        if not v or len(set(v)) != len(v):
+            raise ValueError("seeds must be a non-empty list of distinct integers")
+        return v
 
     @model_validator(mode="after")
     def _one_budget(self) -> TrainingSpec:
@@ -190,6 +312,13 @@ class Constraints(_Strict):
     label_budget_usd: float | None = Field(None, gt=0)
     labelled_images: int | None = Field(None, ge=1)
     target_accuracy: float | None = Field(None, gt=0, le=1)
+    margin: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="The smallest accuracy difference that matters, in the metric's units: "
+        "candidates whose difference lies within it are equivalent.",
+    )
     domain: Literal["general", "medical", "aerial", "driving", "industrial"] = "general"
     need_pixel_masks: bool | None = None
 
@@ -245,7 +374,27 @@ class Suite(_Strict):
     def _candidates_exist(self) -> Suite:
         catalog = load_catalog()
         problems = []
+        names: dict[str, int] = {}
         for i, cand in enumerate(self.candidates):
+            for name in cand.option_names():
+                first = names.setdefault(name, i)
+                if first != i:
+                    problems.append(
+                        f"candidates.{i}.name: {name!r} is also candidates.{first}: give each "
+                        "entry of the same architecture its own `name`"
+                    )
+            if cand.training:
+                try:
+                    cand.training_over(self.training)
+                except ValidationError as exc:
+                    problems.append(
+                        f"candidates.{i}.training: "
+                        + "; ".join(
+                            f"{'.'.join(str(p) for p in e['loc']) or 'training'}: "
+                            f"{e['msg'].removeprefix('Value error, ')}"
+                            for e in exc.errors()
+                        )
+                    )
             try:
                 arch = catalog.get(cand.id)
                 for v in cand.variants:

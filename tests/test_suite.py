@@ -153,3 +153,51 @@ def test_new_measurement_settings_leave_old_trial_hashes_alone():
     assert hashes == ["68039e5b9089a086", "a9ff0aece4867696"]
     data["measurement"] = {"tta": True}
     assert next(t.hash for t in expand_trials(parse_suite(data))) != hashes[0]
+
+
+# ---------------------------------------------------------------- candidates with names
+
+
+def test_one_architecture_entered_twice_needs_names():
+    twice = [{"id": "rtmdet-tiny"}, {"id": "rtmdet-tiny"}]
+    with pytest.raises(SuiteError, match=r"candidates\.1\.name: 'rtmdet-tiny' is also"):
+        parse_suite(_with(candidates=twice))
+    named = [{"id": "rtmdet-tiny", "name": "scratch"}, {"id": "rtmdet-tiny", "name": "lr-low"}]
+    suite = parse_suite(_with(candidates=named))
+    assert [c.option_names() for c in suite.candidates] == [["scratch"], ["lr-low"]]
+
+
+def test_candidate_training_merges_over_the_suite_training():
+    cands = [
+        {"id": "rtmdet-tiny", "name": "a", "training": {"seeds": [0, 1, 2], "lr": 0.001}},
+        {"id": "rtmdet-tiny", "name": "b", "training": {"epochs": 3}},
+        {"id": "yolox-tiny"},
+    ]
+    suite = parse_suite(_with(candidates=cands, training={"iterations": 100, "batch_size": 4}))
+    a, b, c = (cand.training_over(suite.training) for cand in suite.candidates)
+    assert (a.seeds, a.lr, a.iterations, a.batch_size) == ([0, 1, 2], 0.001, 100, 4)
+    assert (b.epochs, b.iterations, b.seeds) == (3, None, [0])
+    assert c == suite.training
+
+
+def test_candidate_training_errors_name_the_key():
+    bad = [{"id": "rtmdet-tiny", "training": {"sedes": [0]}}]
+    with pytest.raises(SuiteError, match=r"candidates\.0\.training.*unknown training key.*sedes"):
+        parse_suite(_with(candidates=bad))
+    bad = [{"id": "rtmdet-tiny", "training": {"batch_size": 0}}]
+    with pytest.raises(SuiteError, match=r"candidates\.0\.training: batch_size"):
+        parse_suite(_with(candidates=bad))
+
+
+def test_seed_range_races():
+    suite = parse_suite(_with(training={"iterations": 10, "seeds": {"min": 1, "max": 4}}))
+    assert suite.training.seeds == [0] and suite.training.max_seeds == 4
+    with pytest.raises(SuiteError, match="seeds as a range"):
+        parse_suite(_with(training={"seeds": {"min": 3, "max": 2}}))
+
+
+def test_margin_is_a_constraint():
+    assert parse_suite(MINIMAL).constraints.margin == 0.01
+    assert parse_suite(_with(constraints={"margin": 0.03})).constraints.margin == 0.03
+    with pytest.raises(SuiteError, match=r"constraints\.margin"):
+        parse_suite(_with(constraints={"margin": -1}))

@@ -218,6 +218,7 @@ def build_train_config(
     device: str,
     amp: bool,
     workers: int,
+    lr: float | None = None,
 ) -> dict[str, Any]:
     """The pieces of an mmengine Runner config for this trial."""
     cfg = loaded.config
@@ -278,7 +279,7 @@ def build_train_config(
 
     optim = copy.deepcopy(cfg.optim_wrapper.to_dict())
     optimizer = optim["optimizer"]
-    base_lr = float(optimizer["lr"])
+    base_lr = float(optimizer["lr"]) if lr is None else lr  # the suite's override, if any
     base_batch = base_batch_size(cfg, Path(arch.config).stem)
     lr = scaled_lr(base_lr, str(optimizer["type"]), batch_size, base_batch, lr_rule)
     optimizer["lr"] = lr
@@ -379,6 +380,7 @@ def train(
     batch_size: int,
     seed: int,
     lr_rule: str = "auto",
+    lr: float | None = None,
     augmentation: str = "default",
     loss: str | None = None,
     class_weight: list[float] | None = None,
@@ -408,6 +410,7 @@ def train(
         device=device,
         amp=amp,
         workers=workers,
+        lr=lr,
     )
     recorder = LossRecorder(max_minutes, progress, iterations)
     switch = parts["stage_switch"]

@@ -42,6 +42,7 @@ class PreparedData:
     ignore_index: int
     train_images: int
     val_images: int
+    test_images: int = 0  # a held-out split scored by every trial (0: none)
     splits: dict[str, dict[str, Any]] = field(default_factory=dict)  # "<task>/<split>" -> cfg
     train_image_counts: dict[str, int] = field(default_factory=dict)  # fraction -> images
     stats: dict[str, Any] = field(default_factory=dict)
@@ -73,7 +74,15 @@ class PreparedData:
 
     def val_dataset(self, task: str) -> Dataset:
         """The canonical val split of ``task``, read back from the written files."""
-        cfg = self.split_cfg(task, "val")
+        return self.dataset(task, "val")
+
+    def test_dataset(self, task: str) -> Dataset | None:
+        """The held-out test split of ``task`` (None when the data has none)."""
+        return self.dataset(task, "test") if f"{task}/test" in self.splits else None
+
+    def dataset(self, task: str, split: str) -> Dataset:
+        """The canonical ``split`` (val or test) of ``task``, read back from the written files."""
+        cfg = self.split_cfg(task, split)
         issues = Issues()
         ds: Dataset | None
         info = task_info(task)
@@ -101,7 +110,7 @@ class PreparedData:
                 stems=stems,
             )
         if ds is None or issues.errors:
-            raise DataError(f"prepared {task} val split is unreadable: {issues.errors[:3]}")
+            raise DataError(f"prepared {task} {split} split is unreadable: {issues.errors[:3]}")
         if not info.things_only:
             ds.classes = list(self.classes)
             ds.num_things = self.num_things
@@ -132,8 +141,11 @@ def _format_errors(issues: Issues, limit: int = 10) -> str:
     return "\n".join(lines)
 
 
-def load_suite_data(suite: Suite, layout: RunLayout) -> tuple[Dataset, Dataset, str]:
-    """(train, val, format) for a suite; a data set with errors stops the run before any trial."""
+def load_suite_data(
+    suite: Suite, layout: RunLayout
+) -> tuple[Dataset, Dataset, Dataset | None, str]:
+    """(train, val, test or None, format) for a suite; a data set with errors stops the run
+    before any trial."""
     spec = suite.dataset
     if spec.sample is not None:
         root = layout.sample_dir
@@ -147,12 +159,16 @@ def load_suite_data(suite: Suite, layout: RunLayout) -> tuple[Dataset, Dataset, 
         fmt,
         train=spec.train,
         val=spec.val,
+        test=spec.test,
         classes=spec.classes,
         ignore_index=spec.ignore_index,
     )
     if loaded.issues.errors:
         raise DataError(f"the data set {path} has errors:\n{_format_errors(loaded.issues)}")
-    splits = loaded.splits
+    splits = dict(loaded.splits)
+    test = splits.pop("test", None)
+    if spec.test and test is None:
+        raise DataError(f"{path}: the test split {spec.test!r} holds no images")
     split_cfg = spec.split
     if "train" in splits and "val" in splits and split_cfg is None:
         train, val = splits["train"], splits["val"]
@@ -162,17 +178,38 @@ def load_suite_data(suite: Suite, layout: RunLayout) -> tuple[Dataset, Dataset, 
             raise DataError(f"{path} has splits {sorted(splits)}; name `train` and `val` files")
         frac = split_cfg.val_fraction if split_cfg else DEFAULT_VAL_FRACTION
         seed = split_cfg.seed if split_cfg else 0
+        if split_cfg is not None and split_cfg.test_fraction:
+            # The test images leave first, then val is the same fraction of the whole as asked.
+            whole, test = whole.split(split_cfg.test_fraction, seed + 1)
+            frac = min(0.9, frac / (1 - split_cfg.test_fraction))
         train, val = whole.split(frac, seed)
     if not train.images or not val.images:
         raise DataError(f"{path}: need images in both train and val splits")
-    return train, val, loaded.format
+    if test is not None:
+        _check_held_out(train, val, test, path)
+    return train, val, test, loaded.format
+
+
+def _check_held_out(train: Dataset, val: Dataset, test: Dataset, path: Path) -> None:
+    """A test split must share the classes and none of the images of train and val."""
+    if list(test.classes) != list(train.classes):
+        raise DataError(
+            f"{path}: the test split's classes {test.classes} differ from train's {train.classes}"
+        )
+    seen = {im.file.resolve() for im in (*train.images, *val.images)}
+    shared = [im.file for im in test.images if im.file.resolve() in seen]
+    if shared:
+        raise DataError(
+            f"{path}: {len(shared)} test image(s) are also in train or val (e.g. {shared[0]}): "
+            "a held-out split must not repeat them"
+        )
 
 
 def prepare(suite: Suite, tasks: Iterable[str], layout: RunLayout) -> PreparedData:
     """Load and validate the suite's data and write what each task's trials need."""
     tasks = set(tasks)
     work = layout.data_dir
-    train, val, fmt = load_suite_data(suite, layout)
+    train, val, test, fmt = load_suite_data(suite, layout)
     for task in sorted(tasks):
         formats = task_info(task).formats
         if fmt not in formats:
@@ -190,7 +227,9 @@ def prepare(suite: Suite, tasks: Iterable[str], layout: RunLayout) -> PreparedDa
         ignore_index=train.ignore_index,
         train_images=len(train.images),
         val_images=len(val.images),
-        stats={"train": dataset_stats(train), "val": dataset_stats(val)},
+        test_images=len(test.images) if test is not None else 0,
+        stats={"train": dataset_stats(train), "val": dataset_stats(val)}
+        | ({"test": dataset_stats(test)} if test is not None else {}),
         cache=str(layout.cache_dir),
     )
     for fraction in suite.training.data_fractions:
@@ -204,6 +243,10 @@ def prepare(suite: Suite, tasks: Iterable[str], layout: RunLayout) -> PreparedDa
         prepared.stats["train_pixel_share"] = pixel_share(train)
     for task in sorted(tasks):
         prepared.splits[f"{task}/val"] = write_split(val, task, work, "val", False).dataset_cfg
+        if test is not None:
+            prepared.splits[f"{task}/test"] = write_split(
+                test, task, work, "test", False
+            ).dataset_cfg
         prepared.units_per_image[task] = label_units_per_image(train, task)
     work.mkdir(parents=True, exist_ok=True)
     prepared.save(layout.prepared)

@@ -74,8 +74,11 @@ def run_suite(
     on_done: Callable[[TrialSpec, TrialOutcome], None] = lambda s, o: None,
     on_progress: ProgressFn = lambda s, p: None,
     on_plan: Callable[[list[TrialSpec], list[TrialSpec]], None] = lambda a, b: None,
+    seeds: dict[str, list[int]] | None = None,
 ) -> RunSummary:
-    """Prepare the data, run every missing trial, store each result as it finishes."""
+    """Prepare the data, run every missing trial, store each result as it finishes.
+
+    ``seeds`` (racing) gives some candidates, by name, other seeds than the suite's."""
     from benchsel.measure.environment import environment
 
     start = time.perf_counter()
@@ -88,7 +91,9 @@ def run_suite(
         prepared = prepare(suite, tasks, layout)
         prepare_s = time.perf_counter() - start
         specs = expand_trials(
-            suite, dataset_key(suite, prepared.train_images + prepared.val_images, prepared.classes)
+            suite,
+            dataset_key(suite, prepared.train_images + prepared.val_images, prepared.classes),
+            seeds,
         )
         if only is not None:
             wanted = set(only)

@@ -12,6 +12,7 @@ import json
 import math
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from benchsel.data.labelling import price_of, priced
 from benchsel.data.types import Dataset
 from benchsel.measure.evaluate import evaluate, evaluate_model
 from benchsel.measure.latency import SpeedSettings
-from benchsel.measure.uncertainty import INTERVAL_METHOD, EvalState
+from benchsel.measure.uncertainty import INTERVAL_METHOD, STATE_OF_METRIC, EvalState
 from benchsel.pipeline.layout import TrialFiles
 from benchsel.pipeline.plan import TrialSpec
 from benchsel.pipeline.prepare import PreparedData
@@ -144,6 +145,9 @@ def _run(spec: TrialSpec, prepared: PreparedData, files: TrialFiles) -> TrialOut
     if _iterations(spec, prepared) > 0:
         _fine_tune(spec, prepared, model, val, files, arch, out, baseline_mib)
     plain_states = _evaluate(spec, model, val, out)
+    test = prepared.test_dataset(spec.task)
+    if test is not None:
+        _evaluate_held_out(spec, model, test, out)
     if "val" in out.curves:  # the curve ends on the number the trial reports
         out.curves["val"].append(
             {
@@ -222,6 +226,7 @@ def _fine_tune(
         batch_size=spec.training.batch_size,
         seed=spec.seed,
         lr_rule=spec.training.lr_scale,
+        lr=spec.training.lr,
         augmentation=spec.training.augmentation,
         loss=spec.loss,
         class_weight=class_weight,
@@ -273,6 +278,35 @@ def _evaluate(
     if result.conditions:
         out.conditions["diagnostics"] = result.conditions
     return {str(name): state for name, state in result.states.items()}
+
+
+def _evaluate_held_out(
+    spec: TrialSpec, model: LoadedModel, test: Dataset, out: TrialOutcome
+) -> None:
+    """Score the held-out test split (``test_accuracy`` with its interval, ``test_<metric>``):
+    the recommendation picks on val and reports the pick's score here, on images that did not
+    choose it. Its per-image states are kept as ``test_<evaluation>``."""
+    start = time.perf_counter()
+    result = evaluate_model(model, spec.task, test)
+    intervals = result.intervals()
+    for key in STATE_OF_METRIC:  # the metrics options are compared on, across tasks too
+        if key in result.metrics:
+            out.metrics[f"test_{key}"] = result.metrics[key]
+            for end in ("ci_low", "ci_high"):
+                out.metrics[f"test_{key}_{end}"] = intervals.get(f"{key}_{end}", math.nan)
+    out.metrics.update(result.primary(spec.task, intervals, "test_accuracy"))
+    out.eval_states.update(
+        {
+            f"test_{name}": base64.b64encode(state.to_bytes()).decode("ascii")
+            for name, state in result.states.items()
+        }
+    )
+    out.conditions["test_accuracy"] = {
+        "metric": task_info(spec.task).primary_metric,
+        "test_images": len(test.images),
+        "interval": INTERVAL_METHOD.replace("validation", "test"),
+        "wall_s": round(time.perf_counter() - start, 2),
+    }
 
 
 def _deployment_model(
@@ -347,31 +381,51 @@ def _measure_deployed(
 ) -> None:
     """Test-time augmentation (accuracy gained against latency paid) and the exported network
     on ONNX Runtime (deployed latency and accuracy), each compared with the PyTorch model at the
-    deployment size; what cannot run says why in the conditions."""
+    deployment size. Each of the three runs under one guard: a failure keeps the trial ok and
+    is stored with its kind (``benchsel.measure.failures``); without PyTorch's score at the
+    deployment size, TTA and ONNX Runtime are measured and say that nothing was compared."""
     from benchsel.measure.deployed import measure_onnxruntime, measure_tta
+    from benchsel.measure.failures import guarded
 
     plain_accuracy = out.metrics["accuracy"]
     if deploy is not model:
-        plain_states, plain_accuracy = _evaluate_at_deployment_size(spec, deploy, val, out)
+        at_size = guarded(
+            "deploy_accuracy",
+            out.conditions,
+            lambda: _evaluate_at_deployment_size(spec, deploy, val, out),
+        )
+        plain_states, plain_accuracy = at_size if at_size is not None else ({}, math.nan)
     settings = _speed_settings(spec)
+    measures: dict[str, Callable[[], tuple[dict[str, float], dict[str, Any]]]] = {}
     if spec.measurement.tta:
-        metrics, out.conditions["tta"] = measure_tta(
-            deploy, spec.task, val, plain_states, image_files, settings, baseline
-        )
-        out.metrics.update(metrics)
+
+        def tta() -> tuple[dict[str, float], dict[str, Any]]:
+            return measure_tta(
+                deploy, spec.task, val, plain_states, image_files, settings, baseline
+            )
+
+        measures["tta"] = tta
     if "onnxruntime" in spec.measurement.runtimes:
-        metrics, out.conditions["onnxruntime"] = measure_onnxruntime(
-            deploy,
-            spec.task,
-            val,
-            plain_states,
-            plain_accuracy,
-            image_files,
-            settings,
-            files.dir,
-            baseline,
-        )
-        out.metrics.update(metrics)
+
+        def onnxruntime() -> tuple[dict[str, float], dict[str, Any]]:
+            return measure_onnxruntime(
+                deploy,
+                spec.task,
+                val,
+                plain_states,
+                plain_accuracy,
+                image_files,
+                settings,
+                files.dir,
+                baseline,
+            )
+
+        measures["onnxruntime"] = onnxruntime
+    for part, measure in measures.items():
+        measured = guarded(part, out.conditions, measure)
+        if measured is not None:
+            out.metrics.update(measured[0])
+            out.conditions[part] = measured[1]
 
 
 def _evaluate_at_deployment_size(
@@ -379,14 +433,14 @@ def _evaluate_at_deployment_size(
 ) -> tuple[dict[str, EvalState], float]:
     """The PyTorch model scored at the deployment size (``deploy_accuracy`` with its interval),
     for TTA and ONNX Runtime, which run at that size, to be compared with."""
-    result = evaluate_model(deploy, spec.task, val)
-    out.metrics.update(result.primary(spec.task, result.intervals(), "deploy_accuracy"))
     out.conditions["deploy_accuracy"] = {
         "metric": task_info(spec.task).primary_metric,
         "input_size": list(deploy.input_size),
         "why": "TTA and ONNX Runtime run at the deployment size: their gain and delta are "
         "against PyTorch at that size, not at the training size",
     }
+    result = evaluate_model(deploy, spec.task, val)
+    out.metrics.update(result.primary(spec.task, result.intervals(), "deploy_accuracy"))
     states = {str(name): state for name, state in result.states.items()}
     return states, out.metrics["deploy_accuracy"]
 

@@ -9,11 +9,19 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from benchsel.catalog import load_catalog
 from benchsel.recommend import explain
-from benchsel.recommend.evidence import SIGNAL_FLOOR, Comparison, Samples, compare, resample_all
+from benchsel.recommend.evidence import (
+    SIGNAL_FLOOR,
+    Comparison,
+    Samples,
+    compare,
+    resample_all,
+    separation,
+    training_noise,
+)
 from benchsel.recommend.options import Option, measured_options, prior_options
 from benchsel.recommend.prior import latency_limit_ms, prior_choice
 from benchsel.store import TrialRecord
@@ -31,8 +39,10 @@ class Recommendation:
     reasons: list[str]
     notes: list[str]
     constraints: Constraints
-    verdict: str | None = None  # clear | tie | no_signal (None for the prior)
-    tied_with: list[str] = field(default_factory=list)
+    # clear | equivalent | undecided | uncontested | no_signal (None for the prior)
+    verdict: str | None = None
+    tied_with: list[str] = field(default_factory=list)  # names, for equivalent and undecided
+    evidence: dict[str, Any] | None = None  # what the verdict rests on (None for the prior)
 
     def to_dict(self) -> dict[str, Any]:
         rec = self.recommended
@@ -41,17 +51,30 @@ class Recommendation:
             "basis": self.basis,
             "verdict": self.verdict,
             "tied_with": self.tied_with,
+            "evidence": self.evidence,
             "recommended": None
             if rec is None
             else {
+                "name": rec.name,
                 "id": rec.id,
                 "family": rec.family,
                 "variant": rec.variant,
                 "loss": rec.loss,
-                "accuracy": rec.to_dict()["accuracy"],
-                "accuracy_ci_low": rec.to_dict()["accuracy_ci_low"],
-                "accuracy_ci_high": rec.to_dict()["accuracy_ci_high"],
                 "metric": rec.accuracy_metric,
+                **{
+                    k: rec.to_dict()[k]
+                    for k in (
+                        "accuracy",
+                        "accuracy_ci_low",
+                        "accuracy_ci_high",
+                        "test_accuracy",
+                        "test_accuracy_ci_low",
+                        "test_accuracy_ci_high",
+                        "deploy_accuracy",
+                        "deploy_size",
+                        "seeds",
+                    )
+                },
             },
             "reasons": self.reasons,
             "notes": self.notes,
@@ -173,6 +196,11 @@ def recommend(
             notes.append(explain.not_checked(o, missing))
     mark_pareto(measured)
     feasible = rank([o for o in measured if not o.reasons])
+    routes = _label_routes(trials or [], task, c, prices, measured) if c.target_accuracy else {}
+    if not feasible and routes:
+        return _recommend_route(task, c, measured, routes, notes)
+    if routes:
+        notes.append(explain.routes_note(routes, c))
     rejected = sorted(
         (o for o in measured if o.reasons), key=lambda o: (len(o.reasons), _rank_key(o))
     )
@@ -190,13 +218,24 @@ def recommend(
     if not feasible:
         reasons = [explain.nothing_qualifies(rejected)]
         return Recommendation(task, "measured", None, [], rejected, reasons, notes, c)
-    verdict, best, tied, reasons = _decide(feasible, task)
+    decision = _decide(feasible, task, c.margin)
+    best, reasons = decision.best, decision.reasons
     if best is None:
         return Recommendation(
-            task, "measured", None, feasible, rejected, reasons, notes, c, verdict
+            task,
+            "measured",
+            None,
+            feasible,
+            rejected,
+            reasons,
+            notes,
+            c,
+            decision.verdict,
+            evidence=decision.evidence,
         )
     feasible.remove(best)
     feasible.insert(0, best)
+    reasons.append(explain.pick_score(best))
     if best.pareto:
         reasons.append(explain.ON_PARETO_FRONT)
     if task == "detection" and not c.need_pixel_masks:
@@ -204,12 +243,23 @@ def recommend(
     if task != "detection" and c.need_pixel_masks is False:
         notes.append(explain.boxes_are_enough(c, prices))
     return Recommendation(
-        task, "measured", best, feasible, rejected, reasons, notes, c, verdict, tied
+        task,
+        "measured",
+        best,
+        feasible,
+        rejected,
+        reasons,
+        notes,
+        c,
+        decision.verdict,
+        decision.tied,
+        decision.evidence,
     )
 
 
 def _has_signal(o: Option, samples: dict[str, Samples]) -> bool | None:
-    """Whether ``o``'s accuracy interval clears an untrained model's score (None: no interval)."""
+    """Whether ``o``'s accuracy interval clears an untrained model's score (None: no interval,
+    which proves nothing)."""
     chance = samples[o.name].chance if o.name in samples else 0.0
     if o.accuracy_ci_low is None:
         return None
@@ -223,70 +273,244 @@ def _compare(a: Option, b: Option, samples: dict[str, Samples]) -> Comparison | 
     return None
 
 
-def _clearly_better(a: Option, b: Option, cmp: Comparison | None) -> bool:
-    if cmp is not None:
-        return cmp.a_clearly_better
+Outcome = Literal["better", "equivalent", "undecided"]
+
+
+def _outcome(a: Option, b: Option, cmp: Comparison | None, margin: float) -> Outcome:
+    """How the leader ``a`` stands against ``b``: equivalent when the difference's whole
+    interval lies within ±margin (even if it excludes 0: a difference that does not matter),
+    else better beyond the uncertainty, else undecided."""
+    if cmp is not None and not math.isnan(cmp.ci_low):
+        if cmp.within(margin):
+            return "equivalent"
+        return "better" if cmp.a_clearly_better else "undecided"
     # No per-image states (older results): only non-overlapping intervals separate them.
-    return (
+    if (
         a.accuracy_ci_low is not None
         and b.accuracy_ci_high is not None
-        and (a.accuracy_ci_low > b.accuracy_ci_high)
-    )
+        and a.accuracy_ci_low > b.accuracy_ci_high
+    ):
+        return "better"
+    return "undecided"
 
 
-def _decide(feasible: list[Option], task: str) -> tuple[str, Option | None, list[str], list[str]]:
-    """(verdict, pick, tied ids, reasons) from the evidence: ``no_signal`` when no candidate
-    beats an untrained model, ``tie`` when the leader is not better than a rival beyond the
-    uncertainty (the tie goes to the faster, cheaper one), else ``clear``."""
+@dataclass
+class Decision:
+    verdict: str
+    best: Option | None
+    tied: list[str]
+    reasons: list[str]
+    evidence: dict[str, Any]
+
+
+def _decide(feasible: list[Option], task: str, margin: float) -> Decision:
+    """The verdict from the evidence. The leader (highest mean) is compared with every feasible
+    rival: ``clear`` when it is better than each beyond the uncertainty, ``equivalent`` when the
+    rest lie within ±margin of it (the faster, then cheaper, of them is picked), ``undecided``
+    otherwise, ``uncontested`` with nothing to compare, ``no_signal`` when no candidate's
+    interval clears an untrained model's score."""
     samples = resample_all(
         {o.name: o.state_blobs for o in feasible}, {o.name: o.metric_key for o in feasible}
     )
     for o in feasible:
         if o.name in samples:
             o.accuracy_ci_low, o.accuracy_ci_high = samples[o.name].interval()
-    signal = [o for o in feasible if _has_signal(o, samples) is not False]
-    if not signal:
+    signal = {o.name: _has_signal(o, samples) for o in feasible}
+    if not any(signal.values()) and all(v is not None for v in signal.values()):
         for o in feasible:
             o.reasons = [explain.no_signal_option(o)]
-        return "no_signal", None, [], explain.no_signal(feasible)
-    native = [o for o in signal if o.measured_task == task]
-    leader = (native or signal)[0]
-    tied: list[Option] = []
+        evidence = _evidence(feasible, feasible, samples, margin, None)
+        return Decision("no_signal", None, [], explain.no_signal(feasible), evidence)
+    native = [o for o in feasible if o.measured_task == task]
+    leader = (native or feasible)[0]
     richer: list[Option] = []
-    runner: tuple[Option, Comparison | None] | None = None
+    outcomes: dict[str, tuple[Outcome, Comparison | None]] = {}
     for o in feasible:
         if o is leader:
-            continue
-        if o not in signal:
-            o.reasons = [explain.no_signal_option(o)]
             continue
         if o.measured_task != task and (o.accuracy or 0) >= (leader.accuracy or 0):
             o.reasons = [explain.start_simple(o, leader)]
             richer.append(o)
             continue
         cmp = _compare(leader, o, samples)
-        if _clearly_better(leader, o, cmp):
+        outcome = _outcome(leader, o, cmp, margin)
+        outcomes[o.name] = (outcome, cmp)
+        if outcome == "better":
             o.reasons = [explain.less_accurate(o, leader, cmp)]
-            runner = runner or (o, cmp)
+        elif outcome == "equivalent":
+            o.reasons = [explain.equivalent_to(o, leader, cmp, margin)]
         else:
-            tied.append(o)
             o.reasons = [explain.indistinguishable(o, leader, cmp)]
-    unknown = [o for o in signal if _has_signal(o, samples) is None]
+        if signal[o.name] is False:
+            o.reasons.append(explain.near_chance(o))
+    compared = [leader, *(o for o in feasible if o.name in outcomes)]
+    evidence = _evidence(feasible, compared, samples, margin, leader)
+    evidence["leader"] = leader.name
+    evidence["outcomes"] = {name: outcome for name, (outcome, _cmp) in outcomes.items()}
     start_simple = [explain.richer_task_scores_higher(o, task) for o in richer[:1]]
-    if not tied:
-        reasons = [explain.winner(leader), *start_simple]
-        if runner is not None:
-            reasons.append(explain.clear_margin(leader, *runner))
-        if unknown:
-            reasons.append(explain.NO_INTERVALS)
-        return "clear", leader, [], reasons
-    group = [leader, *tied]
-    best = min(group, key=_tie_break_key)
-    for o in group:
-        if o is not best:
-            o.reasons = [explain.tie_lost(o, best)]
-    reasons = [*explain.tie(group, best, leader), *start_simple]
-    return "tie", best, [o.id for o in group if o is not best], reasons
+    context = _context_reasons(compared, evidence, samples)
+    undecided = [o for o in compared[1:] if outcomes[o.name][0] == "undecided"]
+    equivalent = [o for o in compared[1:] if outcomes[o.name][0] == "equivalent"]
+    if len(compared) == 1:
+        reasons = [explain.winner(leader), explain.UNCONTESTED, *start_simple, *context]
+        evidence["scored_on"] = _scored_on(leader)
+        return Decision("uncontested", leader, [], reasons, evidence)
+    if leader.accuracy_ci_low is None and not undecided:
+        undecided = [o for o in compared[1:] if o not in equivalent]
+    if undecided:
+        advice = [
+            explain.how_to_separate(o, leader, separation(cmp, margin), margin)
+            for o in undecided
+            if (cmp := outcomes[o.name][1]) is not None
+        ]
+        if any(outcomes[o.name][1] is None for o in undecided):
+            advice.append(explain.NO_INTERVALS)
+        reasons = [
+            explain.winner(leader),
+            explain.undecided(leader, undecided, margin),
+            *advice[:3],
+            *start_simple,
+            *context,
+        ]
+        tied = [o.name for o in [*undecided, *equivalent]]
+        evidence["scored_on"] = _scored_on(leader)
+        return Decision("undecided", leader, tied, reasons, evidence)
+    if equivalent:
+        group = [leader, *equivalent]
+        best = min(group, key=_tie_break_key)
+        for o in group:
+            if o is not best:
+                o.reasons = [explain.equivalent_lost(o, best, margin), *o.reasons]
+        reasons = [*explain.equivalent(group, best, leader, margin), *start_simple, *context]
+        evidence["scored_on"] = _scored_on(best)
+        return Decision(
+            "equivalent", best, [o.name for o in group if o is not best], reasons, evidence
+        )
+    runner = compared[1]
+    reasons = [
+        explain.winner(leader),
+        explain.clear_margin(leader, runner, outcomes[runner.name][1]),
+        *start_simple,
+        *context,
+    ]
+    evidence["scored_on"] = _scored_on(leader)
+    return Decision("clear", leader, [], reasons, evidence)
+
+
+def _scored_on(o: Option) -> str:
+    return "test" if o.test_accuracy is not None else "validation"
+
+
+def _evidence(
+    feasible: list[Option],
+    compared: list[Option],
+    samples: dict[str, Samples],
+    margin: float,
+    leader: Option | None,
+) -> dict[str, Any]:
+    """What the verdict rests on: training noise, seeds per option, margin, split, budgets."""
+    names = [o.name for o in compared]
+    budgets = {o.name: _budget_key(o) for o in compared}
+    return {
+        "training_noise": training_noise(samples, names),
+        "seeds": {o.name: o.seeds for o in feasible},
+        "seeds_planned": {o.name: o.seeds_planned for o in feasible},
+        "margin": margin,
+        "scored_on": "validation",
+        "budgets_equal": len(set(budgets.values())) <= 1,
+        "compared": names,
+    }
+
+
+def _budget_key(o: Option) -> tuple[Any, ...]:
+    b = o.budget
+    return (b.get("images_seen") or b.get("iterations"), bool(b.get("stopped_by_wall_clock")))
+
+
+def _context_reasons(
+    compared: list[Option], evidence: dict[str, Any], samples: dict[str, Samples]
+) -> list[str]:
+    """The sentences that say what the interval covers and what the budgets were."""
+    out = [explain.noise_coverage(evidence["training_noise"], compared, samples)]
+    if not evidence["budgets_equal"]:
+        out.append(explain.unequal_budgets(compared))
+    partial = [o for o in compared if o.seeds < o.seeds_planned]
+    if partial:
+        out.append(explain.failed_seeds(partial))
+    return out
+
+
+def _label_routes(
+    trials: Sequence[TrialRecord],
+    task: str,
+    c: Constraints,
+    prices: LabellingPrices,
+    measured: list[Option],
+) -> dict[str, Any]:
+    """name -> images needed (``benchsel.recommend.forecast.ImagesNeeded``) for every option that
+    misses only the target accuracy and whose learning curve, extrapolated, reaches it."""
+    from benchsel.recommend.forecast import curves_from_trials, images_needed, price_per_image
+
+    assert c.target_accuracy is not None
+    short = explain.below_target  # the one reason a forecast can answer
+    only_short = {
+        o.name
+        for o in measured
+        if o.accuracy is not None
+        and o.reasons == [short(o.accuracy_metric, o.accuracy, c.target_accuracy)]
+    }
+    out: dict[str, Any] = {}
+    for curve in curves_from_trials(trials, task):
+        if curve.name not in only_short:
+            continue
+        need = images_needed(
+            curve.points,
+            c.target_accuracy,
+            price_per_image(prices, task, curve.units_per_image),
+            c.labelled_images,
+        )
+        if need is not None and need.reachable and need.images is not None:
+            out[curve.name] = need
+    return out
+
+
+def _recommend_route(
+    task: str, c: Constraints, measured: list[Option], routes: dict[str, Any], notes: list[str]
+) -> Recommendation:
+    """No candidate reaches the target on the labels measured, but learning curves say some
+    would with more: pick the cheapest route (labelling cost at the typical price, then fewer
+    images), every other constraint met."""
+
+    def cost(name: str) -> tuple[float, float]:
+        need = routes[name]
+        return ((need.cost_usd or {}).get("typical", math.inf), need.images)
+
+    order = sorted(routes, key=cost)
+    by_name = {o.name: o for o in measured}
+    best = by_name[order[0]]
+    ranking = [by_name[n] for n in order]
+    for o in ranking:
+        o.reasons = [explain.route(o, routes[o.name], c)]
+    rejected = [o for o in measured if o.name not in routes]
+    reasons = [
+        explain.cheapest_route(best, routes[best.name], c),
+        *explain.other_routes(ranking[1:], routes),
+    ]
+    evidence = {
+        "training_noise": "not_measured",
+        "seeds": {o.name: o.seeds for o in measured},
+        "seeds_planned": {o.name: o.seeds_planned for o in measured},
+        "margin": c.margin,
+        "scored_on": "forecast",
+        "budgets_equal": len({_budget_key(o) for o in ranking}) <= 1,
+        "compared": order,
+        "forecast": {
+            n: routes[n].to_dict() | {"extrapolation": routes[n].extrapolation} for n in order
+        },
+    }
+    return Recommendation(
+        task, "measured", best, ranking, rejected, reasons, notes, c, "forecast", [], evidence
+    )
 
 
 def _tie_break_key(o: Option) -> tuple[float, float, float]:

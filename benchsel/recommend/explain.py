@@ -11,7 +11,8 @@ from benchsel.tasks import task_info
 
 if TYPE_CHECKING:
     from benchsel.recommend.engine import Recommendation
-    from benchsel.recommend.evidence import Comparison
+    from benchsel.recommend.evidence import Comparison, Samples, Separation
+    from benchsel.recommend.forecast import ImagesNeeded
     from benchsel.recommend.options import Option
 
 NOT_MEASURED = "no {metric} was measured"
@@ -101,17 +102,36 @@ def _seeds(o: Option) -> str:
 def _diff(cmp: Comparison | None) -> str:
     if cmp is None:
         return "intervals compared, no per-image results stored"
+    if cmp.training_noise == "not_measured":
+        basis = f"paired bootstrap over {cmp.n_images} images, one training run each"
+    else:
+        a, b = cmp.seeds
+        basis = f"{cmp.n_images} images paired and {a} vs {b} seeds" + (
+            " (seed spread partly pooled)" if cmp.training_noise == "pooled" else ""
+        )
     return (
         f"difference {cmp.difference:+.3f}, 95% interval {cmp.ci_low:+.3f} to {cmp.ci_high:+.3f}, "
-        f"paired bootstrap over {cmp.n_images} images"
+        + basis
     )
+
+
+def _speed(o: Option) -> str:
+    """fps (from the p50 latency) and, when the model is deployed at another size, the
+    accuracy measured there: the two numbers stand together."""
+    if not o.fps:
+        return ""
+    text = f", at {o.fps:.1f} fps (p50 latency {o.latency_ms:.1f} ms)" if o.latency_ms else ""
+    if o.deploy_accuracy is not None and o.deploy_size:
+        h, w = o.deploy_size
+        text += f" at the deployment size {h}x{w}, where it scores {o.deploy_accuracy:.3f}"
+    return text
 
 
 def winner(best: Option) -> str:
     return (
         f"{best.name} has the highest {best.accuracy_metric} on your data among the candidates "
         f"that meet every constraint: {best.accuracy:.3f}{_interval(best)}{_seeds(best)}"
-        + (f", at {best.fps:.1f} fps" if best.fps else "")
+        + _speed(best)
         + (f", {best.gflops:.1f} GFLOPs" if best.gflops else "")
         + "."
     )
@@ -126,35 +146,144 @@ def richer_task_scores_higher(o: Option, task: str) -> str:
 
 def clear_margin(best: Option, runner: Option, cmp: Comparison | None) -> str:
     return (
-        f"It is better than the runner-up {runner.name} ({runner.accuracy:.3f}) beyond the "
-        f"uncertainty ({_diff(cmp)})."
+        f"Clear: it is better than every rival beyond the uncertainty; the closest, "
+        f"{runner.name} ({runner.accuracy:.3f}): {_diff(cmp)}."
     )
 
 
-def tie(group: list[Option], best: Option, leader: Option) -> list[str]:
+UNCONTESTED = (
+    "Uncontested: it is the only measured candidate that meets every constraint, so nothing "
+    "was compared with it; measure rivals to know whether another architecture would do better."
+)
+
+
+def equivalent(group: list[Option], best: Option, leader: Option, margin: float) -> list[str]:
     names = ", ".join(o.name for o in group)
     out = [
-        f"Tie: {names} cannot be told apart on {leader.accuracy_metric} with your validation "
-        f"images (best {leader.name} {leader.accuracy:.3f}{_interval(leader)}; see each "
-        "candidate's difference below)."
+        f"Equivalent: {names} differ by less than the margin of {margin:g} "
+        f"{leader.accuracy_metric} (every difference's 95% interval lies within ±{margin:g}); "
+        f"highest {leader.name} {leader.accuracy:.3f}{_interval(leader)}."
     ]
-    speed = f"{best.latency_ms:.1f} ms" if best.latency_ms is not None else "speed unknown"
+    speed = f"{best.latency_ms:.1f} ms p50" if best.latency_ms is not None else "speed unknown"
     out.append(
-        f"{best.name} is recommended as the faster and cheaper of them ({speed} per image, "
-        f"${best.cost_usd:,.0f} in labels and training). More validation images or seeds would "
-        "narrow the intervals."
+        f"{best.name} is recommended as the fastest of them, then the cheapest ({speed} per "
+        f"image, ${best.cost_usd:,.0f} in labels and training)."
     )
     return out
 
 
-def tie_lost(o: Option, best: Option) -> str:
+def equivalent_lost(o: Option, best: Option, margin: float) -> str:
     speed = f"{o.latency_ms:.1f} ms" if o.latency_ms is not None else "speed unknown"
-    return f"tied on accuracy with {best.name}, which is faster or cheaper ({speed} here)"
+    return (
+        f"equivalent within ±{margin:g} to {best.name}, which is faster or cheaper ({speed} here)"
+    )
+
+
+def equivalent_to(o: Option, leader: Option, cmp: Comparison | None, margin: float) -> str:
+    return (
+        f"{o.accuracy_metric} {o.accuracy:.3f}{_interval(o)}: equivalent to {leader.name} "
+        f"within ±{margin:g} ({_diff(cmp)})"
+    )
+
+
+def undecided(leader: Option, rivals: list[Option], margin: float) -> str:
+    names = ", ".join(o.name for o in rivals)
+    return (
+        f"Undecided: {leader.name} leads on the point estimate, but the evidence neither "
+        f"separates it from {names} nor shows them equivalent within ±{margin:g}; it is picked "
+        "provisionally."
+    )
+
+
+def how_to_separate(o: Option, leader: Option, sep: Separation, margin: float) -> str:
+    """Roughly what would settle ``leader`` vs ``o``."""
+    if sep.needs_seeds_first:
+        return (
+            f"{leader.name} vs {o.name}: with one training run each, training noise is not "
+            "measured; add seeds (training.seeds: [0, 1, 2], or `benchsel run --until-decided`)"
+        )
+    what = "separate them" if sep.goal == "separate" else f"show them equivalent within ±{margin:g}"
+    if sep.seeds is not None and sep.image_factor is None:
+        return f"{leader.name} vs {o.name}: about {sep.seeds} seeds each would {what}"
+    if sep.image_factor is not None:
+        return (
+            f"{leader.name} vs {o.name}: even {sep.seeds} seeds each would not {what}; about "
+            f"{sep.image_factor:g}x the validation images with them might"
+        )
+    return (
+        f"{leader.name} vs {o.name}: the difference is too small for any practical number of "
+        f"seeds or images to separate; a larger margin (--margin) would call them equivalent"
+    )
+
+
+def noise_coverage(noise: str, options: list[Option], samples: dict[str, Samples]) -> str:
+    """What the intervals cover, in words."""
+    if noise == "not_measured":
+        return (
+            "One training run per candidate: the interval does not include training noise "
+            "(the spread between seeds), only the choice of validation images. Add seeds "
+            "(training.seeds: [0, 1, 2]) or run with --until-decided to measure it."
+        )
+    seeds = ", ".join(f"{o.name} {o.seeds}" for o in options)
+    text = (
+        "Intervals include training noise (the spread between seeds, t with Welch-"
+        f"Satterthwaite degrees of freedom) and the choice of validation images; seeds: {seeds}."
+    )
+    if noise == "pooled":
+        borrowed = [
+            o.name
+            for o in options
+            if o.name in samples
+            and samples[o.name].noise is not None
+            and samples[o.name].noise.source == "pooled"  # type: ignore[union-attr]
+        ]
+        text += (
+            f" {', '.join(borrowed)} ran one seed and borrow the seed spread pooled from the "
+            "others (an assumption that seeds scatter alike)."
+        )
+    return text
+
+
+def unequal_budgets(options: list[Option]) -> str:
+    def one(o: Option) -> str:
+        b = o.budget
+        text = f"{o.name} {b.get('iterations')} iterations x batch {b.get('batch_size')}"
+        return text + (" (stopped by the wall-clock cap)" if b.get("stopped_by_wall_clock") else "")
+
+    return (
+        "The compared candidates had different training budgets: "
+        + "; ".join(one(o) for o in options)
+        + ". The verdict compares them as trained, not at equal cost."
+    )
+
+
+def failed_seeds(options: list[Option]) -> str:
+    return "Only the seeds that finished count: " + ", ".join(
+        f"{o.name} {o.seeds} of {o.seeds_planned} seeds ok" for o in options
+    )
+
+
+def pick_score(best: Option) -> str:
+    """The pick's honest score: on the test split when there is one."""
+    if best.test_accuracy is not None:
+        interval = (
+            f" (95% interval {best.test_accuracy_ci_low:.3f} to {best.test_accuracy_ci_high:.3f})"
+            if best.test_accuracy_ci_low is not None and best.test_accuracy_ci_high is not None
+            else ""
+        )
+        return (
+            f"On the held-out test split, which took no part in the choice, it scores "
+            f"{best.test_accuracy:.3f}{interval}."
+        )
+    return (
+        f"Its {best.accuracy_metric} {best.accuracy:.3f} was measured on the images it was "
+        "chosen on (optimistic); give a held-out split (dataset.test) for an unbiased score."
+    )
 
 
 def indistinguishable(o: Option, leader: Option, cmp: Comparison | None) -> str:
     return (
-        f"{o.accuracy_metric} {o.accuracy:.3f}{_interval(o)}: not distinguishable from "
+        f"{o.accuracy_metric} {o.accuracy:.3f}{_interval(o)}: not separated from "
         f"{leader.name} ({_diff(cmp)})"
     )
 
@@ -164,6 +293,10 @@ def less_accurate(o: Option, best: Option, cmp: Comparison | None) -> str:
         f"{o.accuracy_metric} {o.accuracy:.3f}{_interval(o)} < {best.accuracy:.3f} of "
         f"{best.name} ({_diff(cmp)})"
     )
+
+
+def near_chance(o: Option) -> str:
+    return "its own interval reaches an untrained model's score"
 
 
 def no_signal_option(o: Option) -> str:
@@ -261,6 +394,93 @@ def describe(task: str, c: Constraints) -> list[str]:
     return out
 
 
+def _images(need: ImagesNeeded) -> str:
+    band = (
+        f" [{need.low:,.0f}, {need.high:,.0f}]"
+        if need.low is not None and need.high is not None
+        else (f" [{need.low:,.0f}, no upper end]" if need.low is not None else "")
+    )
+    return f"about {need.images:,.0f} images{band}"
+
+
+def _more_labels(need: ImagesNeeded) -> str:
+    cost = need.cost_usd or {}
+    if "typical" not in cost:
+        return "labelling cost unknown"
+    return (
+        f"${cost['typical']:,.0f} more labels (${cost.get('low', 0):,.0f} to "
+        f"${cost.get('high', 0):,.0f})"
+    )
+
+
+def route(o: Option, need: ImagesNeeded, c: Constraints) -> str:
+    return (
+        f"{o.accuracy_metric} {o.accuracy:.3f} now; its learning curve reaches "
+        f"{c.target_accuracy:g} at {_images(need)}, {_more_labels(need)}"
+        + (f" ({need.extrapolation:.1f}x the largest measured size)" if need.extrapolation else "")
+    )
+
+
+def cheapest_route(best: Option, need: ImagesNeeded, c: Constraints) -> str:
+    return (
+        f"No candidate reaches {best.accuracy_metric} {c.target_accuracy:g} with the labels "
+        f"measured; on the learning curves, {best.name} reaches it at {_images(need)}, "
+        f"{_more_labels(need)}: the cheapest route that meets every other constraint. This rests "
+        "on a forecast (see `benchsel forecast`), not a measurement."
+    )
+
+
+def other_routes(options: list[Option], routes: dict[str, ImagesNeeded]) -> list[str]:
+    if not options:
+        return []
+    return [
+        "Other routes: "
+        + "; ".join(
+            f"{o.name} at {_images(routes[o.name])}, {_more_labels(routes[o.name])}"
+            for o in options[:4]
+        )
+        + "."
+    ]
+
+
+def routes_note(routes: dict[str, ImagesNeeded], c: Constraints) -> str:
+    return (
+        f"Below the target {c.target_accuracy:g} now but forecast to reach it with more labels: "
+        + "; ".join(f"{name} at {_images(need)}" for name, need in routes.items())
+    )
+
+
+NOISE_WORDS = {
+    "measured": "training noise measured (seeds) and validation images",
+    "pooled": "training noise partly pooled across candidates, and validation images",
+    "not_measured": "validation images only: one training run per candidate, training noise "
+    "not included",
+}
+
+
+def evidence_summary(rec: Recommendation) -> str:
+    """One line: what the verdict's intervals cover and what it was scored on."""
+    ev = rec.evidence
+    if not ev:
+        return ""
+    seeds = ", ".join(
+        f"{name} {n}"
+        + (f" of {ev['seeds_planned'][name]}" if ev["seeds_planned"].get(name, n) != n else "")
+        for name, n in ev["seeds"].items()
+    )
+    scored = {
+        "test": "the pick's score is on the held-out test split",
+        "forecast": "the pick rests on a learning-curve forecast, not a measurement",
+    }.get(
+        ev["scored_on"], "the pick's score is on the validation images that chose it (optimistic)"
+    )
+    budgets = "equal training budgets" if ev["budgets_equal"] else "unequal training budgets"
+    return (
+        f"Evidence: intervals cover {NOISE_WORDS[ev['training_noise']]}; seeds: {seeds}; "
+        f"margin ±{ev['margin']:g}; {scored}; {budgets}."
+    )
+
+
 def render_text(rec: Recommendation) -> str:
     """The recommendation as terminal text."""
     lines = []
@@ -274,6 +494,8 @@ def render_text(rec: Recommendation) -> str:
     lines.append(f"[{rec.task}] recommended: {head} (basis: {rec.basis}{verdict})")
     lines.append("  constraints: " + "; ".join(describe(rec.task, rec.constraints)))
     lines += [f"  why: {r}" for r in rec.reasons]
+    if rec.evidence:
+        lines.append(f"  {evidence_summary(rec)}")
     for o in rec.ranking[1 if rec.recommended else 0 : 6]:
         lines.append(f"  - {o.name}: {'; '.join(o.reasons)}")
     for o in rec.rejected[:8]:

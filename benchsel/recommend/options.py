@@ -21,6 +21,7 @@ class Option:
 
     id: str
     family: str
+    label: str = ""  # the candidate's name (default: id, variant, loss)
     variant: str = "default"
     loss: str | None = None
     basis: str = "measured"
@@ -41,9 +42,16 @@ class Option:
     speed_basis: str = ""  # where fps / latency come from: device measured, or published setup
     runtime: str = "pytorch"  # the runtime fps / latency were measured on
     runtime_error: str | None = None  # why the model cannot be deployed on that runtime
-    seeds: int = 1
-    accuracy_ci_low: float | None = None  # 95% bootstrap interval over val images
+    seeds: int = 1  # seeds that finished ok (and count in the evidence)
+    seeds_planned: int = 1  # seeds run, failed ones included
+    accuracy_ci_low: float | None = None  # 95% interval (images, and seeds when measured)
     accuracy_ci_high: float | None = None
+    deploy_accuracy: float | None = None  # scored at the deployment size (None: same size)
+    deploy_size: list[int] | None = None
+    test_accuracy: float | None = None  # on the held-out test split (None: no test split)
+    test_accuracy_ci_low: float | None = None
+    test_accuracy_ci_high: float | None = None
+    budget: dict[str, Any] = field(default_factory=dict)  # iterations, batch, wall-clock stop
     seed_min: float | None = None  # spread of the accuracy across seeds
     seed_max: float | None = None
     val_images: int | None = None
@@ -56,7 +64,7 @@ class Option:
 
     @property
     def name(self) -> str:
-        name = trial_label(self.id, self.variant, self.loss)
+        name = self.label or trial_label(self.id, self.variant, self.loss)
         native = task_of_metric(self.accuracy_metric)
         if self.measured_task and native and self.measured_task != native:
             name += f" ({self.measured_task} model)"
@@ -68,7 +76,8 @@ class Option:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        del data["state_blobs"], data["metric_key"]
+        del data["state_blobs"], data["metric_key"], data["label"]
+        data = {"name": self.name, **data}
         out: dict[str, Any] = json_safe(data)
         return out
 
@@ -92,12 +101,16 @@ def measured_options(
     speed = "" if runtime == "pytorch" else f"{runtime}_"
     info = task_info(task)
     metric_of: dict[str, str] = {task: "accuracy", **dict(info.shared_by)}
-    groups: dict[tuple[str, str, str | None, str], list[TrialRecord]] = defaultdict(list)
+    groups: dict[tuple[str, str], list[TrialRecord]] = defaultdict(list)
+    planned: dict[tuple[str, str, float], int] = defaultdict(int)
     for t in trials:
-        if t.task in metric_of and t.status == "ok":
-            groups[(t.arch_id, t.variant, t.loss, t.task)].append(t)
+        if t.task in metric_of:
+            planned[(t.option, t.task, t.data_fraction)] += 1
+            if t.status == "ok":
+                groups[(t.option, t.task)].append(t)
     options = []
-    for (arch_id, variant, loss, measured_task), runs in groups.items():
+    for (label, measured_task), runs in groups.items():
+        arch_id, variant, loss = runs[0].arch_id, runs[0].variant, runs[0].loss
         fractions = sorted({t.data_fraction for t in runs})
         usable = [
             f
@@ -118,10 +131,13 @@ def measured_options(
         seed_scores = [
             v for v in (finite_or_none(t.metrics.get(key)) for t in chosen) if v is not None
         ]
+        latency = avg(f"{speed}latency_e2e_p50_ms")
+        deployed_at = (chosen[0].conditions.get("deploy_accuracy") or {}).get("input_size")
         options.append(
             Option(
                 id=arch_id,
                 family=chosen[0].family,
+                label=label,
                 variant=variant,
                 loss=loss,
                 accuracy=avg(key),
@@ -134,8 +150,15 @@ def measured_options(
                 state_blobs=blobs if len(blobs) == len(chosen) else [],
                 measured_task=measured_task,
                 accuracy_metric=info.primary_metric,
-                fps=avg(f"{speed}fps"),
-                latency_ms=avg(f"{speed}latency_e2e_p50_ms"),
+                # One statistic for both speed constraints: the median (p50) latency.
+                fps=1000.0 / latency if latency else None,
+                latency_ms=latency,
+                deploy_accuracy=avg("deploy_accuracy") if deployed_at else None,
+                deploy_size=list(deployed_at) if deployed_at else None,
+                test_accuracy=avg(f"test_{key}"),
+                test_accuracy_ci_low=avg(f"test_{key}_ci_low"),
+                test_accuracy_ci_high=avg(f"test_{key}_ci_high"),
+                budget=_budget(chosen),
                 speed_basis=_measured_speed_basis(chosen[0], runtime),
                 runtime=runtime,
                 runtime_error=_runtime_error(chosen[0], runtime),
@@ -150,9 +173,30 @@ def measured_options(
                 gflops=avg("gflops"),
                 params_m=avg("params_m"),
                 seeds=len(chosen),
+                seeds_planned=planned[(label, measured_task, chosen[0].data_fraction)],
             )
         )
     return options
+
+
+def _budget(runs: list[TrialRecord]) -> dict[str, Any]:
+    """The training budget an option's trials had: iterations, batch, images seen, and whether
+    a wall-clock cap stopped any of them early."""
+    training = runs[0].spec.get("training") or {}
+    iters = [finite_or_none(t.metrics.get("train_iters")) for t in runs]
+    batch = training.get("batch_size")
+    done = [int(i) for i in iters if i is not None]
+    stopped = any(
+        bool((t.conditions.get("training") or {}).get("stopped_by_wall_clock")) for t in runs
+    )
+    return {
+        "iterations": max(done) if done else training.get("iterations"),
+        "epochs": training.get("epochs"),
+        "batch_size": batch,
+        "images_seen": max(done) * batch if done and batch else None,
+        "stopped_by_wall_clock": stopped,
+        "checkpoint": bool(runs[0].spec.get("checkpoint")),
+    }
 
 
 def _val_images(t: TrialRecord) -> int | None:
@@ -172,15 +216,21 @@ def _measured_speed_basis(t: TrialRecord, runtime: str = "pytorch") -> str:
 
 def _runtime_error(t: TrialRecord, runtime: str) -> str | None:
     """Why ``t`` cannot be deployed on ``runtime`` (None: it can, or it was not tried): it
-    does not export, or the exported model's accuracy disagrees with PyTorch's."""
+    does not export (a documented limit), its measurement failed (an error, never read as a
+    limit), or the exported model's accuracy disagrees with PyTorch's."""
+    from benchsel.measure.failures import failure_of, runtime_disagreement
+
     if runtime == "pytorch":
         return None
-    deployed = t.conditions.get(runtime) or {}
-    if deployed.get("export_error"):
-        return f"it does not export to {runtime}: {deployed['export_error']}"
-    agreement = str(deployed.get("agreement") or "")
-    if agreement.upper().startswith("DISAGREE"):
-        return f"its accuracy on {runtime} disagrees with PyTorch's: {agreement}"
+    failure = failure_of(t.conditions, runtime)
+    if failure is not None and failure.unsupported:
+        return f"it does not export to {runtime}: {failure.message}"
+    if failure is not None:
+        name = "ONNX Runtime" if runtime == "onnxruntime" else runtime
+        return f"{name} measurement failed: {failure.summary()}"
+    disagreement = runtime_disagreement(t.conditions.get(runtime) or {})
+    if disagreement is not None:
+        return f"its accuracy on {runtime} disagrees with PyTorch's: {disagreement}"
     return None
 
 

@@ -18,8 +18,10 @@ from typing import Any
 from benchsel.errors import BenchselError
 from benchsel.formatting import finite_or_none as _num
 from benchsel.formatting import json_safe
+from benchsel.measure.failures import MeasurementFailure, failure_of, failures_of
+from benchsel.measure.failures import runtime_disagreement as _disagreement
 from benchsel.recommend import recommend
-from benchsel.recommend.explain import describe
+from benchsel.recommend.explain import describe, evidence_summary
 from benchsel.report import figures
 from benchsel.store import ResultsStore, TrialRecord, open_store
 from benchsel.suite import Constraints, LabellingPrices
@@ -174,6 +176,79 @@ def _ratio(numerator: float | None, denominator: float | None) -> str:
     return f"{numerator / denominator:.2f}x"
 
 
+def _plain_key(t: TrialRecord) -> str:
+    """The PyTorch accuracy a deployed number (TTA, ONNX Runtime) is compared with: measured at
+    the deployment size when that differs from the training size."""
+    return "deploy_accuracy" if _num(t.metrics.get("deploy_accuracy")) is not None else "accuracy"
+
+
+def _plain(t: TrialRecord) -> str:
+    """That accuracy with its interval, or why there is none to compare with."""
+    if failure_of(t.conditions, "deploy_accuracy") is not None:
+        return "not scored at the deployment size (failed: see the conditions)"
+    return _with_interval(t, _plain_key(t))
+
+
+# How the report names the parts of a trial that can fail without failing it.
+_PART_NAMES = {
+    "deploy_accuracy": "PyTorch at the deployment size",
+    "tta": "TTA",
+    "onnxruntime": "ONNX Runtime",
+}
+
+
+def _failure_row(label: str, failure: MeasurementFailure, unsupported_text: str) -> dict[str, Any]:
+    """A TTA or ONNX Runtime row that says why it has no numbers: a documented limit, or a
+    measurement failure (with where it was raised)."""
+    if failure.unsupported:
+        reason = f"{unsupported_text}{failure.message}"
+    else:
+        reason = f"{_PART_NAMES[failure.part]} measurement failed: {failure.summary()}"
+    return {
+        "label": label,
+        "unavailable": reason,
+        "failed": not failure.unsupported,
+        "where": failure.traceback or failure.where,
+    }
+
+
+def _failure_notes(t: TrialRecord) -> list[dict[str, str]]:
+    """The conditions-table notes of a trial: each measurement that failed, with its kind, and
+    the non-finite boxes dropped before scoring (when any)."""
+    notes = [
+        {
+            "text": f"{_PART_NAMES.get(f.part, f.part)}: {f.kind}: {f.summary()}"
+            + (f" (at {f.where})" if not f.unsupported and f.where else ""),
+            "title": f.traceback,
+            "kind": f.kind,
+        }
+        for f in failures_of(t.conditions)
+    ]
+    dropped = _num(t.metrics.get("dropped_nonfinite_boxes"))
+    if dropped:
+        text = f"{dropped:.0f} boxes with inf/nan coordinates or scores dropped before scoring"
+        notes.append({"text": text, "title": "", "kind": "dropped"})
+    return notes
+
+
+def _race_rows(race: dict[str, Any] | None, task: str) -> list[dict[str, Any]]:
+    """The racing log of a run, one row per round: seeds per candidate, the verdict, and which
+    candidates got another seed and why."""
+    if not race:
+        return []
+    return [
+        {
+            "round": r["round"],
+            "seeds": ", ".join(f"{n} {k}" for n, k in r["seeds"].items()),
+            "verdict": r["verdicts"].get(task, "-"),
+            "noise": r["training_noise"].get(task, "-"),
+            "added": "; ".join(f"{n}: {why}" for n, why in r["added"].items()) or "none",
+        }
+        for r in race.get("rounds", [])
+        if task in r.get("verdicts", {})
+    ]
+
+
 def _tta_part(trials: list[TrialRecord], task: str, add: Any) -> dict[str, Any] | None:
     """A task's test-time augmentation table and gain-vs-latency plot (None without TTA data)."""
     rows = [
@@ -186,8 +261,9 @@ def _tta_part(trials: list[TrialRecord], task: str, add: Any) -> dict[str, Any] 
     table: list[dict[str, Any]] = []
     for t in rows:
         tta = t.conditions.get("tta") or {}
-        if tta.get("unavailable"):
-            table.append({"label": t.label, "unavailable": str(tta["unavailable"])})
+        failure = failure_of(t.conditions, "tta")
+        if failure is not None:
+            table.append(_failure_row(t.label, failure, ""))
             continue
         plain_ms = _num(t.metrics.get("latency_e2e_p50_ms"))
         tta_ms = _num(t.metrics.get("tta_latency_e2e_p50_ms"))
@@ -198,7 +274,7 @@ def _tta_part(trials: list[TrialRecord], task: str, add: Any) -> dict[str, Any] 
                 "device": str(tta.get("device") or _speed_conditions(t)),
                 "views": figures.tta_views(t),
                 "setting": str(tta.get("setting", "-")),
-                "plain": _with_interval(t, "accuracy"),
+                "plain": _plain(t),
                 "tta": _with_interval(t, "tta_accuracy"),
                 "gain": _with_interval(t, "tta_gain"),
                 "verdict": figures.gain_verdict(
@@ -210,10 +286,15 @@ def _tta_part(trials: list[TrialRecord], task: str, add: Any) -> dict[str, Any] 
             }
         )
     fig = figures.tta_tradeoff(trials, task)
-    if all(r["unavailable"] for r in table):
+    if all(r["unavailable"] and not r["failed"] for r in table):
         instead: str | None = (
             f"No {task} candidate has test-time augmentation upstream (the table says why), "
             "so there is no gain to plot."
+        )
+    elif all(r["unavailable"] for r in table):
+        instead = (
+            f"No {task} candidate has a TTA measurement (the table says why), so there is no "
+            "gain to plot."
         )
     elif fig is None:
         instead = (
@@ -248,13 +329,15 @@ def _runtime_part(trials: list[TrialRecord], task: str, add: Any) -> dict[str, A
     disagreements: list[dict[str, str]] = []
     for t in rows:
         ort = t.conditions.get("onnxruntime") or {}
-        if ort.get("export_error"):
-            table.append({"label": t.label, "export_error": str(ort["export_error"])})
+        failure = failure_of(t.conditions, "onnxruntime")
+        if failure is not None:
+            table.append(_failure_row(t.label, failure, "does not export to ONNX: "))
             continue
         agreement = str(ort.get("agreement") or "not checked")
-        disagrees = agreement.strip().upper().startswith("DISAGREE")
-        if disagrees:
-            disagreements.append({"label": t.label, "agreement": agreement})
+        disagreement = _disagreement(ort)
+        disagrees = disagreement is not None
+        if disagreement is not None:
+            disagreements.append({"label": t.label, "agreement": disagreement})
         torch_ms = _num(t.metrics.get("latency_e2e_p50_ms"))
         ort_ms = _num(t.metrics.get("onnxruntime_latency_e2e_p50_ms"))
         threads = ort.get("threads")
@@ -263,7 +346,7 @@ def _runtime_part(trials: list[TrialRecord], task: str, add: Any) -> dict[str, A
             {
                 "label": t.label,
                 "torch_device": _speed_conditions(t),
-                "export_error": None,
+                "unavailable": None,
                 "ort_device": str(ort.get("device") or "device not stored")
                 + (f", {threads} threads" if threads else ""),
                 "torch_ms": _fmt(torch_ms),
@@ -271,7 +354,7 @@ def _runtime_part(trials: list[TrialRecord], task: str, add: Any) -> dict[str, A
                 "ratio": "n/a: PyTorch on GPU, ONNX Runtime on CPU"
                 if figures.measured_on_gpu(t)
                 else _ratio(torch_ms, ort_ms),
-                "torch_acc": _with_interval(t, "accuracy"),
+                "torch_acc": _plain(t),
                 "ort_acc": _with_interval(t, "onnxruntime_accuracy"),
                 "delta": _fmt(_num(t.metrics.get("onnxruntime_accuracy_delta"))),
                 "max_diff": _fmt_small(_num(t.metrics.get("onnxruntime_output_max_abs_diff"))),
@@ -397,6 +480,8 @@ def build_report(store: ResultsStore) -> str:
     suite_name = run.get("suite_name", store.path.stem)
     constraints = Constraints.model_validate(suite.get("constraints", {}))
     prices = LabellingPrices.model_validate(suite.get("labelling", {}))
+    gpu_hour_usd = float((suite.get("cost") or {}).get("gpu_hour_usd", 2.5))
+    race = (run.get("dataset") or {}).get("race")
     prepared = (run.get("dataset") or {}).get("prepared", {})
     classes = prepared.get("classes", [])
     tasks = sorted({t.task for t in trials})
@@ -417,7 +502,7 @@ def build_report(store: ResultsStore) -> str:
 
     for task in tasks:
         c = constraints
-        rec = recommend(trials, task, c, prices)
+        rec = recommend(trials, task, c, prices, gpu_hour_usd)
         thing_classes = classes[: prepared.get("num_things", len(classes))]
         task_classes = thing_classes if task_info(task).things_only else classes
         plots = [
@@ -444,7 +529,7 @@ def build_report(store: ResultsStore) -> str:
                 figures.degenerate_reason(trials, task, "label_cost_usd"),
             ),
             add(
-                figures.learning_curves(trials, task),
+                figures.learning_curves(trials, task, c.target_accuracy),
                 "Accuracy against the number of labelled training images (data fractions); "
                 "hover for the labelling cost of each point.",
                 figures.degenerate_reason(trials, task, "labelled_images"),
@@ -460,6 +545,8 @@ def build_report(store: ResultsStore) -> str:
                 "task": task,
                 "metric": PRIMARY_METRIC[task],
                 "rec": rec,
+                "evidence": evidence_summary(rec),
+                "race": _race_rows(race, task),
                 "constraints": describe(task, c),
                 "plots": [p for p in plots if p],
                 **_why(trials, task, task_classes, add),
@@ -497,6 +584,7 @@ def build_report(store: ResultsStore) -> str:
                     if training
                     else "evaluated as is"
                 ),
+                "notes": _failure_notes(t),
             }
         )
     first_ok = next((t for t in trials if t.status == "ok"), None)

@@ -253,3 +253,35 @@ def test_detection_on_coco_and_voc_data(tmp_path, fmt):
     )
     assert not summary.failed and trial.status == "ok"
     assert "bbox_AP" in trial.metrics and trial.metrics["labelled_images"] == 9
+
+
+def test_a_yolo_folder_runs_end_to_end_and_scores_its_test_split(tmp_path, benchsel):
+    """Only `dataset.path`: the format, the classes and the train / val / test splits come from
+    the Ultralytics layout; the test split's score is in `results --json`."""
+    from benchsel.data.loader import load_data
+    from benchsel.data.sample import generate_sample
+    from tests.data.exports import write_yolo
+
+    generate_sample(tmp_path / "sample", images=16, size=64, seed=0)
+    coco = load_data(tmp_path / "sample", "coco").splits["all"]
+    write_yolo(coco, tmp_path / "yolo", "box")
+    path = tmp_path / "suite.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "t",
+                "task": "detection",
+                "dataset": {"path": "yolo"},
+                "candidates": [RTMDET],
+                "output": "out",
+                **FAST,
+            }
+        )
+    )
+    run = benchsel("run", str(path), timeout=900)
+    assert run.code == 0, run.output
+    (row,) = benchsel("results", str(tmp_path / "out" / "t.sqlite"), "--json").report()
+    assert row["name"] == "rtmdet-tiny" and row["status"] == "ok"
+    assert row["labelled_images"] == 8  # data.yaml's train split: half of the 16 images
+    assert row["test_accuracy"] is not None and row["test_bbox_AP"] == row["test_accuracy"]
+    assert row["test_accuracy_ci_low"] <= row["test_accuracy"] <= row["test_accuracy_ci_high"]

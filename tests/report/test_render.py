@@ -381,7 +381,7 @@ def test_runtime_section_compares_pytorch_and_onnxruntime(tmp_path):
     assert 'href="#runtime"' in page
     assert 'id="tta"' not in page and 'id="backbones"' not in page
     # the export error is shown in its row, escaped
-    assert "export to ONNX failed: torch.onnx.export failed: RoIAlign has no symbolic" in page
+    assert "does not export to ONNX: torch.onnx.export failed: RoIAlign has no symbolic" in page
     assert "&lt;img src=x onerror=alert(3)&gt;" in page and "<img src=x" not in page
     # the disagreement is an alert above the table and a highlighted row
     assert 'id="runtime-disagree-detection"' in page
