@@ -153,7 +153,7 @@ def _found(issue: dict, corrupted: dict, kind: str) -> bool:
 
 @pytest.mark.slow
 def test_corrupted_val_labels_rank_in_the_top_2n(tmp_path, benchsel):
-    """rtmdet-tiny, 300 iterations at 128 px on the sample; 10% of the val boxes corrupted."""
+    """yolov8-n, 300 iterations at 128 px on the sample; 10% of the val boxes corrupted."""
     from benchsel.data.sample import generate_sample
 
     data = tmp_path / "data"
@@ -168,7 +168,7 @@ def test_corrupted_val_labels_rank_in_the_top_2n(tmp_path, benchsel):
             "train": "annotations/instances_train.json",
             "val": "annotations/instances_val.json",
         },
-        "candidates": [{"id": "rtmdet-tiny", "task": "detection", "input_size": [128, 128]}],
+        "candidates": [{"id": "yolov8-n", "task": "detection", "input_size": [128, 128]}],
         "training": {"iterations": 300, "batch_size": 8, "lr_scale": "none"},
         "measurement": {
             "batch_sizes": [1],
@@ -208,7 +208,7 @@ def test_corrupted_val_labels_rank_in_the_top_2n(tmp_path, benchsel):
     )
     assert recall > 0.5
     text = benchsel("data", "label-issues", str(tmp_path / "out" / "noisy.sqlite"), "--top", "5")
-    assert text.code == 0 and "detection: val labels ranked by rtmdet-tiny" in text.stdout
+    assert text.code == 0 and "detection: val labels ranked by yolov8-n" in text.stdout
 
 
 def test_cli_ranks_issues_as_text_and_json(tmp_path, benchsel):
