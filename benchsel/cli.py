@@ -469,7 +469,7 @@ def recommend_cmd(
     trials = None
     prices = None
     cost = CostSpec()
-    run_margin = None
+    run_margin = DEFAULT_MARGIN
     if results_file is not None:
         with open_store(results_file, must_exist=True) as store:
             trials = store.trials()
@@ -477,7 +477,7 @@ def recommend_cmd(
         if run is not None:
             prices = LabellingPrices.model_validate(run["suite"].get("labelling", {}))
             cost = CostSpec.model_validate(run["suite"].get("cost", {}))
-            run_margin = (run["suite"].get("constraints") or {}).get("margin")
+            run_margin = (run["suite"].get("constraints") or {}).get("margin", DEFAULT_MARGIN)
     try:
         constraints = Constraints(
             min_fps=min_fps or None,
@@ -490,7 +490,7 @@ def recommend_cmd(
             target_accuracy=target_accuracy or None,
             domain=domain,
             need_pixel_masks=need_pixel_masks,
-            margin=margin if margin is not None else (run_margin or DEFAULT_MARGIN),
+            margin=margin if margin is not None else run_margin,
         )
     except ValidationError as exc:
         raise BenchselError(format_validation_error(exc)) from None

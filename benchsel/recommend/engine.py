@@ -319,7 +319,7 @@ def _decide(feasible: list[Option], task: str, margin: float) -> Decision:
     if not any(signal.values()) and all(v is not None for v in signal.values()):
         for o in feasible:
             o.reasons = [explain.no_signal_option(o)]
-        evidence = _evidence(feasible, feasible, samples, margin, None)
+        evidence = _evidence(feasible, feasible, samples, margin)
         return Decision("no_signal", None, [], explain.no_signal(feasible), evidence)
     native = [o for o in feasible if o.measured_task == task]
     leader = (native or feasible)[0]
@@ -344,7 +344,7 @@ def _decide(feasible: list[Option], task: str, margin: float) -> Decision:
         if signal[o.name] is False:
             o.reasons.append(explain.near_chance(o))
     compared = [leader, *(o for o in feasible if o.name in outcomes)]
-    evidence = _evidence(feasible, compared, samples, margin, leader)
+    evidence = _evidence(feasible, compared, samples, margin)
     evidence["leader"] = leader.name
     evidence["outcomes"] = {name: outcome for name, (outcome, _cmp) in outcomes.items()}
     start_simple = [explain.richer_task_scores_higher(o, task) for o in richer[:1]]
@@ -406,7 +406,6 @@ def _evidence(
     compared: list[Option],
     samples: dict[str, Samples],
     margin: float,
-    leader: Option | None,
 ) -> dict[str, Any]:
     """What the verdict rests on: training noise, seeds per option, margin, split, budgets."""
     names = [o.name for o in compared]

@@ -29,7 +29,7 @@ said in words wherever it is used.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
@@ -150,7 +150,6 @@ class Separation:
     image_factor: float | None = None  # times today's validation images
     goal: str = "separate"  # separate | equivalent
     needs_seeds_first: bool = False  # one seed each: training noise is unknown
-    notes: list[str] = field(default_factory=list)
 
 
 def percentile_interval(values: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
