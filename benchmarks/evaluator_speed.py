@@ -38,7 +38,7 @@ def pycocotools_run(gt: Path, res: Path, iou_type: str) -> np.ndarray:
 
 def benchsel_run(gt: Path, res: Path, iou_type: str) -> np.ndarray:
     from benchsel.data import load_data
-    from benchsel.measure.accuracy import COCO_STAT_NAMES, coco_evaluate, coco_ground_truth
+    from benchsel.evaluation.coco import COCO_STAT_NAMES, coco_evaluate, coco_ground_truth
 
     ds = load_data(gt, check_images=False).splits["all"]
     stats = coco_evaluate(coco_ground_truth(ds, iou_type), json.loads(res.read_text()), iou_type)

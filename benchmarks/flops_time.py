@@ -13,7 +13,7 @@ import time
 def main() -> int:
     from benchsel.adapters import ClassSpec, build_model
     from benchsel.catalog import load_catalog
-    from benchsel.measure.complexity import count_complexity
+    from benchsel.profiling.complexity import count_complexity
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ids", default="", help="Comma-separated ids (default: all).")

@@ -106,7 +106,7 @@ def compare(
 ) -> dict[str, Any]:
     from benchsel.adapters import ClassSpec, build_model
     from benchsel.catalog import load_catalog
-    from benchsel.measure.latency import PerfCounterTimer, time_loop
+    from benchsel.profiling.latency import PerfCounterTimer, time_loop
 
     arch_id, _, variant = model_id.partition(":")
     arch = load_catalog().get(arch_id)
@@ -209,7 +209,7 @@ def main() -> int:
         f"detection score threshold {thresholds}; images: {where}"
     )
     print(
-        "timed per call with benchsel.measure.latency.time_loop + PerfCounterTimer, "
+        "timed per call with benchsel.profiling.latency.time_loop + PerfCounterTimer, "
         f"{args.blocks} blocks (AB, BA, ...) of {args.iters} calls per side, "
         "after 2 untimed calls each"
     )

@@ -78,9 +78,9 @@ def compare(model_id: str, size: int, images: list[np.ndarray], blocks: int) -> 
     import torch
 
     from benchsel.adapters import ClassSpec, build_model
-    from benchsel.adapters.onnx_runtime import OnnxRuntimeModel
+    from benchsel.adapters.serve.onnx_runtime import OnnxRuntimeModel
     from benchsel.catalog import load_catalog
-    from benchsel.measure.latency import PerfCounterTimer, time_loop
+    from benchsel.profiling.latency import PerfCounterTimer, time_loop
 
     arch_id, _, variant = model_id.partition(":")
     arch = load_catalog().get(arch_id)

@@ -269,7 +269,7 @@ def data_label_issues(
     """Rank likely label problems in the val split by the best model's predictions (cleanlab):
     missing boxes, wrong classes, badly located boxes, masks that disagree."""
     from benchsel.console import label_issue_lines
-    from benchsel.data.label_issues import label_issues
+    from benchsel.evaluation.label_issues import label_issues
     from benchsel.store import open_store
 
     with open_store(file, must_exist=True) as store:
@@ -580,7 +580,7 @@ def evaluate(
 ) -> None:
     """Score any model's predictions (COCO AP == pycocotools, PQ == panopticapi, mIoU)."""
     from benchsel.console import score_lines
-    from benchsel.measure.score_files import score_files
+    from benchsel.evaluation.score_files import score_files
 
     metrics = score_files(task, gt, pred, fmt, _classes(classes), ignore_index)
     if as_json:
@@ -610,7 +610,7 @@ def flops(
     from benchsel.adapters import ClassSpec, build_model
     from benchsel.catalog import load_catalog
     from benchsel.console import flops_lines
-    from benchsel.measure.complexity import count_complexity
+    from benchsel.profiling.complexity import count_complexity
 
     arch = load_catalog().get(arch_id)
     model = build_model(arch, ClassSpec.coco_like(arch, classes), variant=variant, input_size=size)

@@ -22,12 +22,12 @@ from benchsel.tasks import PRIMARY_METRIC
 
 if TYPE_CHECKING:
     from benchsel.catalog import Architecture, Catalog
-    from benchsel.data.label_issues import LabelIssue
     from benchsel.data.labelling import LabelCost
     from benchsel.data.types import Issues
-    from benchsel.measure.complexity import Complexity
+    from benchsel.evaluation.label_issues import LabelIssue
     from benchsel.pipeline.plan import TrialSpec
     from benchsel.pipeline.trial import TrialOutcome
+    from benchsel.profiling.complexity import Complexity
 
 MAX_LISTED = 30
 

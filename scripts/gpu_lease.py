@@ -555,7 +555,7 @@ def flops_worker(path: Path) -> int:
     import torch
 
     from benchsel.adapters import build_model
-    from benchsel.measure.complexity import count_complexity
+    from benchsel.profiling.complexity import count_complexity
 
     torch.set_num_threads(4)
     out: dict[str, Any] = {}

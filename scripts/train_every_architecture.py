@@ -18,9 +18,9 @@ from pathlib import Path
 
 def main() -> int:
     from benchsel.adapters import build_model
-    from benchsel.adapters.training import train
+    from benchsel.adapters.train.training import train
     from benchsel.catalog import load_catalog
-    from benchsel.measure.evaluate import evaluate
+    from benchsel.evaluation.driver import evaluate
     from benchsel.pipeline.layout import RunLayout
     from benchsel.pipeline.prepare import prepare
     from benchsel.pipeline.trial import class_spec

@@ -84,7 +84,7 @@ def shared_data(name: str) -> Path:
     """Path of a real data set in ../shared/data, or skip the test when it is absent.
 
     Tests take the per-data-set fixtures below; this function stays importable only for
-    tests/measure/test_uncertainty.py until it moves to them.
+    tests/evaluation/test_bootstrap.py until it moves to them.
     """
     path = SHARED_DATA / name
     if not path.exists():

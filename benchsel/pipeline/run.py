@@ -79,7 +79,7 @@ def run_suite(
     """Prepare the data, run every missing trial, store each result as it finishes.
 
     ``seeds`` (racing) gives some candidates, by name, other seeds than the suite's."""
-    from benchsel.measure.environment import environment
+    from benchsel.profiling.environment import environment
 
     start = time.perf_counter()
     layout = RunLayout(suite.output, suite.name)

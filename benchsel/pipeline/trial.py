@@ -21,12 +21,12 @@ from benchsel.adapters import ClassSpec, LoadedModel, build_model, import_models
 from benchsel.catalog import Architecture, load_catalog
 from benchsel.data.labelling import price_of, priced
 from benchsel.data.types import Dataset
-from benchsel.measure.evaluate import evaluate, evaluate_model
-from benchsel.measure.latency import SpeedSettings
-from benchsel.measure.uncertainty import INTERVAL_METHOD, STATE_OF_METRIC, EvalState
+from benchsel.evaluation.bootstrap import INTERVAL_METHOD, STATE_OF_METRIC, EvalState
+from benchsel.evaluation.driver import evaluate, evaluate_model
 from benchsel.pipeline.layout import TrialFiles
 from benchsel.pipeline.plan import TrialSpec
 from benchsel.pipeline.prepare import PreparedData
+from benchsel.profiling.latency import SpeedSettings
 from benchsel.tasks import task_info
 
 VAL_CURVE_POINTS = 4
@@ -47,7 +47,7 @@ class TrialOutcome:
     error: str | None = None
     wall_s: float = 0.0
     eval_states: dict[str, str] = field(default_factory=dict)  # evaluation -> base64 npz
-    val_predictions: str | None = None  # base64 npz (benchsel.measure.val_predictions)
+    val_predictions: str | None = None  # base64 npz (benchsel.evaluation.val_predictions)
 
     def states_bytes(self) -> dict[str, bytes]:
         return {k: base64.b64decode(v) for k, v in self.eval_states.items()}
@@ -105,8 +105,8 @@ def run_trial(spec: TrialSpec, prepared: PreparedData, files: TrialFiles) -> Tri
 def _run(spec: TrialSpec, prepared: PreparedData, files: TrialFiles) -> TrialOutcome:
     import torch
 
-    from benchsel.measure.environment import environment
-    from benchsel.measure.memory import current_rss_mib, release_freed_memory
+    from benchsel.profiling.environment import environment
+    from benchsel.profiling.memory import current_rss_mib, release_freed_memory
 
     arch = load_catalog().get(spec.arch_id)
     import_models(arch.package)  # the libraries are not the model's cost
@@ -198,8 +198,8 @@ def _fine_tune(
     baseline_mib: float,
 ) -> None:
     """Train through mmengine's Runner; record the curves, training cost and conditions."""
-    from benchsel.adapters.hooks import ValCurve
-    from benchsel.adapters.training import class_weights_from_pixels, train
+    from benchsel.adapters.train.hooks import ValCurve
+    from benchsel.adapters.train.training import class_weights_from_pixels, train
 
     iterations = _iterations(spec, prepared)
     class_weight = None
@@ -327,7 +327,7 @@ def _deployment_model(
 
 
 def _count_complexity(model: LoadedModel, out: TrialOutcome) -> None:
-    from benchsel.measure.complexity import count_complexity
+    from benchsel.profiling.complexity import count_complexity
 
     complexity = count_complexity(model)
     out.metrics["params_m"] = complexity.params_m
@@ -344,7 +344,7 @@ def _time_inference(
     baseline_mib: float,
 ) -> None:
     """Latency and memory on the validation images, with the trained weights."""
-    from benchsel.measure.latency import measure_speed, speed_metrics
+    from benchsel.profiling.latency import measure_speed, speed_metrics
 
     speed = measure_speed(model, _speed_settings(spec), image_files, None, baseline_mib)
     out.metrics.update(speed_metrics(speed))
@@ -382,10 +382,10 @@ def _measure_deployed(
     """Test-time augmentation (accuracy gained against latency paid) and the exported network
     on ONNX Runtime (deployed latency and accuracy), each compared with the PyTorch model at the
     deployment size. Each of the three runs under one guard: a failure keeps the trial ok and
-    is stored with its kind (``benchsel.measure.failures``); without PyTorch's score at the
+    is stored with its kind (``benchsel.store.failures``); without PyTorch's score at the
     deployment size, TTA and ONNX Runtime are measured and say that nothing was compared."""
-    from benchsel.measure.deployed import measure_onnxruntime, measure_tta
-    from benchsel.measure.failures import guarded
+    from benchsel.pipeline.deployed import measure_onnxruntime, measure_tta
+    from benchsel.store.failures import guarded
 
     plain_accuracy = out.metrics["accuracy"]
     if deploy is not model:

@@ -34,15 +34,15 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from benchsel.measure.uncertainty import (
+from benchsel.evaluation.bootstrap import (
     BOOTSTRAP_RESAMPLES,
     BOOTSTRAP_SEED,
     STATE_OF_METRIC,
     EvalState,
-    SemanticEvalState,
     bootstrap_weights,
     state_from_bytes,
 )
+from benchsel.evaluation.semantic import SemanticEvalState
 
 LEVEL = 0.95
 # The smallest score treated as more than an untrained model's (AP and PQ of an untrained

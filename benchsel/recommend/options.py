@@ -8,8 +8,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from benchsel.catalog import load_catalog
+from benchsel.evaluation.bootstrap import STATE_OF_METRIC
 from benchsel.formatting import finite_or_none, json_safe, trial_label
-from benchsel.measure.uncertainty import STATE_OF_METRIC
 from benchsel.store import TrialRecord
 from benchsel.suite import Constraints
 from benchsel.tasks import task_info, task_of_metric
@@ -218,7 +218,7 @@ def _runtime_error(t: TrialRecord, runtime: str) -> str | None:
     """Why ``t`` cannot be deployed on ``runtime`` (None: it can, or it was not tried): it
     does not export (a documented limit), its measurement failed (an error, never read as a
     limit), or the exported model's accuracy disagrees with PyTorch's."""
-    from benchsel.measure.failures import failure_of, runtime_disagreement
+    from benchsel.store.failures import failure_of, runtime_disagreement
 
     if runtime == "pytorch":
         return None

@@ -444,7 +444,7 @@ def _ok(trials: list[TrialRecord], task: str) -> list[TrialRecord]:
 
 def error_breakdown(trials: list[TrialRecord], task: str) -> dict[str, Any] | None:
     """TIDE's dAP per error type, one bar group per type, one bar per trial."""
-    from benchsel.measure.errors import TIDE_ERRORS, TIDE_NAMES, TIDE_SPECIAL
+    from benchsel.evaluation.error_analysis import TIDE_ERRORS, TIDE_NAMES, TIDE_SPECIAL
 
     kinds = [*TIDE_ERRORS, *TIDE_SPECIAL]
     rows = [t for t in _ok(trials, task) if t.metrics.get("tide_AP50") is not None]
@@ -470,7 +470,7 @@ def error_breakdown(trials: list[TrialRecord], task: str) -> dict[str, Any] | No
 
 def coco_analysis(trials: list[TrialRecord], task: str) -> dict[str, Any] | None:
     """The COCO analysis steps (C75 ... FN): AP as each error kind is forgiven in turn."""
-    from benchsel.measure.errors import ANALYSIS_STEPS
+    from benchsel.evaluation.error_analysis import ANALYSIS_STEPS
 
     rows = [t for t in _ok(trials, task) if t.metrics.get("analysis_C50") is not None]
     if not rows:

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from benchsel.data.label_issues import DEFAULT_HIGH_CONFIDENCE, LabelIssue, label_issues
 from benchsel.errors import BenchselError
-from benchsel.measure.val_predictions import VOID, ValPredictions
+from benchsel.evaluation.label_issues import DEFAULT_HIGH_CONFIDENCE, LabelIssue, label_issues
+from benchsel.evaluation.val_predictions import VOID, ValPredictions
 from benchsel.store import TrialRecord
 
 GALLERY_SIZE = 8
@@ -115,7 +115,7 @@ def issue_gallery(
         return []
     if not issues:
         return []
-    from benchsel.data.label_issues import best_trials
+    from benchsel.evaluation.label_issues import best_trials
 
     best = best_trials(trials)[task]
     preds = ValPredictions.from_bytes(best.val_predictions or b"")

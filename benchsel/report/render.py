@@ -18,12 +18,12 @@ from typing import Any
 from benchsel.errors import BenchselError
 from benchsel.formatting import finite_or_none as _num
 from benchsel.formatting import json_safe
-from benchsel.measure.failures import MeasurementFailure, failure_of, failures_of
-from benchsel.measure.failures import runtime_disagreement as _disagreement
 from benchsel.recommend import recommend
 from benchsel.recommend.explain import describe, evidence_summary
 from benchsel.report import figures
 from benchsel.store import ResultsStore, TrialRecord, open_store
+from benchsel.store.failures import MeasurementFailure, failure_of, failures_of
+from benchsel.store.failures import runtime_disagreement as _disagreement
 from benchsel.suite import Constraints, LabellingPrices
 from benchsel.tasks import PRIMARY_METRIC, task_info
 
@@ -92,7 +92,7 @@ def _row(t: TrialRecord) -> dict[str, Any]:
 def _why(trials: list[TrialRecord], task: str, classes: list[str], add: Any) -> dict[str, Any]:
     """The "why" part of a task's section: error breakdowns, per-class scores with intervals,
     F1 curves, the best trial's confusion matrix and the label-issue gallery."""
-    from benchsel.data.label_issues import best_trials
+    from benchsel.evaluation.label_issues import best_trials
     from benchsel.report.gallery import issue_gallery
 
     best = best_trials(trials).get(task)

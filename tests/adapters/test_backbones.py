@@ -44,7 +44,7 @@ def prepared(tmp_path_factory):
 @pytest.mark.parametrize("arch_id", NEW)
 def test_trains_two_iterations_and_predicts(arch_id, prepared, tmp_path):
     from benchsel.adapters import build_model
-    from benchsel.adapters.training import train
+    from benchsel.adapters.train.training import train
     from benchsel.pipeline.trial import class_spec
     from benchsel.predictions import Detections
 

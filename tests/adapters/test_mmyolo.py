@@ -138,7 +138,7 @@ def _model(arch_id, prepared, size=SMALL):
 @pytest.mark.slow
 @pytest.mark.parametrize("arch_id", MMYOLO_IDS)
 def test_builds_trains_two_iterations_and_predicts(arch_id, prepared, tmp_path):
-    from benchsel.adapters.training import train
+    from benchsel.adapters.train.training import train
     from benchsel.predictions import Detections
 
     model = _model(arch_id, prepared)
@@ -172,7 +172,7 @@ def test_yolov8_trains_through_mmyolos_pipeline_and_switches_stage(prepared, tmp
     and fires at the same fraction of a 26-iteration budget."""
     from mmengine.hooks import Hook
 
-    from benchsel.adapters.training import build_train_config, train
+    from benchsel.adapters.train.training import build_train_config, train
 
     model = _model("yolov8-n", prepared)
     parts = build_train_config(
@@ -228,7 +228,7 @@ def test_yolov8_trains_through_mmyolos_pipeline_and_switches_stage(prepared, tmp
 def test_yolov8n_params_and_flops_equal_mmyolos_published_figures(prepared):
     """mmyolo's model zoo (docs/en/model_zoo.md): YOLOv8-n 3.16 M params, 4.4 GFLOPs at 640."""
     from benchsel.adapters import ClassSpec, build_model
-    from benchsel.measure.complexity import count_complexity
+    from benchsel.profiling.complexity import count_complexity
 
     result = count_complexity(build_model("yolov8-n", ClassSpec.generic(80), input_size=(640, 640)))
     assert round(result.params_m, 2) == 3.16
@@ -244,7 +244,7 @@ def test_yolov6_reparameterized_equals_published_figures_and_predictions():
     import torch
 
     from benchsel.adapters import ClassSpec, build_model
-    from benchsel.measure.complexity import count_complexity
+    from benchsel.profiling.complexity import count_complexity
 
     model = build_model("yolov6-s", ClassSpec.generic(80), input_size=(640, 640))
     as_trained = count_complexity(model)

@@ -82,7 +82,7 @@ def test_tta_and_onnxruntime_end_to_end(tmp_path):
     assert mask.conditions["tta"]["unavailable"].startswith("TTA not available upstream")
     assert "RoIAlign" in mask.conditions["onnxruntime"]["export_error"]
     assert "tta_accuracy" not in mask.metrics and "onnxruntime_fps" not in mask.metrics
-    # documented upstream limits, stored with their kind (benchsel.measure.failures)
+    # documented upstream limits, stored with their kind (benchsel.store.failures)
     assert [(f["part"], f["kind"]) for f in mask.conditions["measurement_failures"]] == [
         ("tta", "unsupported"),
         ("onnxruntime", "unsupported"),

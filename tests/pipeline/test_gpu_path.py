@@ -11,10 +11,10 @@ import scipy.optimize
 import torch
 
 from benchsel.catalog import load_catalog
-from benchsel.measure import latency
-from benchsel.measure.latency import SpeedResult, SpeedSettings, TimingStats
 from benchsel.pipeline.executors import gpus_for, trial_environment
 from benchsel.pipeline.plan import expand_trials
+from benchsel.profiling import latency
+from benchsel.profiling.latency import SpeedResult, SpeedSettings, TimingStats
 from benchsel.suite import parse_suite
 
 
@@ -53,7 +53,7 @@ def test_memory_tracker_reads_before_the_logger_resets(monkeypatch):
     from mmengine.registry import HOOKS  # noqa: F401 - hooks registered
     from mmengine.runner.priority import get_priority
 
-    from benchsel.adapters.hooks import CudaMemoryTracker
+    from benchsel.adapters.train.hooks import CudaMemoryTracker
 
     tracker = CudaMemoryTracker("cuda:0")
     # mmengine runs hooks in priority order, lower value first: the tracker before the logger.

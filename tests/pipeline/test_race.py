@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from benchsel.measure.accuracy import SemanticEvaluator
+from benchsel.evaluation.semantic import SemanticEvaluator
 from benchsel.pipeline.executors import Executor
 from benchsel.pipeline.race import race_suite
 from benchsel.pipeline.trial import TrialOutcome

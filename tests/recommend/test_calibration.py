@@ -32,7 +32,7 @@ INTERACTION_SD = 0.15  # a seed's own luck on an image
 @dataclass(frozen=True, eq=False)
 class TwoClassState:
     """Per-image confusion counts of a two-class segmentation, scored to mIoU like
-    :class:`benchsel.measure.uncertainty.SemanticEvalState` (weights = image multiplicities)."""
+    :class:`benchsel.evaluation.bootstrap.SemanticEvalState` (weights = image multiplicities)."""
 
     image_ids: np.ndarray
     counts: np.ndarray  # (images, 4): gt0->0, gt0->1, gt1->0, gt1->1

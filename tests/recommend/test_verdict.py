@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from benchsel.data.types import Dataset, ImageRecord, Instance
-from benchsel.measure.accuracy import CocoEvaluator, SemanticEvaluator
-from benchsel.measure.uncertainty import bootstrap_intervals
+from benchsel.evaluation.bootstrap import bootstrap_intervals
+from benchsel.evaluation.coco import CocoEvaluator
+from benchsel.evaluation.semantic import SemanticEvaluator
 from benchsel.predictions import Detections
 from benchsel.recommend import recommend
 from benchsel.recommend.evidence import majority_chance, resample_all
@@ -370,7 +371,7 @@ def _predictions(gt_maps, error_rate: float, seed: int) -> list[tuple[np.ndarray
 def test_seeds_are_resampled_on_shared_image_weights(gt_maps):
     """Each seed's resampled scores equal mIoU computed by hand from the label maps under the
     same image multiplicities; the option's value is their mean."""
-    from benchsel.measure.uncertainty import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, bootstrap_weights
+    from benchsel.evaluation.bootstrap import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, bootstrap_weights
 
     seeds = [_semantic_trial("unet-s5-d16", gt_maps, 0.10, seed=s) for s in (1, 2)]
     blobs = [t.eval_states["semantic"] for t in seeds]

@@ -54,8 +54,8 @@ def _why_store(tmp_path) -> str:
     import numpy as np
     from PIL import Image
 
-    from benchsel.measure.thresholds import confusion_json
-    from benchsel.measure.val_predictions import ValPredictions
+    from benchsel.evaluation.thresholds import confusion_json
+    from benchsel.evaluation.val_predictions import ValPredictions
     from benchsel.store import TrialRecord
 
     classes = (HOSTILE, "square", "triangle")

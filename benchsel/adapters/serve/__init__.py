@@ -1,0 +1,1 @@
+"""Serving variants of a trained model: test-time augmentation and ONNX Runtime."""

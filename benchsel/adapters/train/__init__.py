@@ -1,0 +1,1 @@
+"""Training: the mmengine runner benchsel drives, its hooks and the extra losses."""

@@ -1,1 +1,0 @@
-"""Measurements: accuracy, complexity, latency, memory, cost; each states its conditions."""
