@@ -12,6 +12,7 @@ import numpy as np
 from benchsel.adapters.checkpoint import LoadReport
 from benchsel.catalog import Architecture
 from benchsel.predictions import Prediction
+from benchsel.tasks import Task
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class ClassSpec:
     def coco_like(cls, arch: Architecture, count: int) -> ClassSpec:
         """``count`` anonymous classes for ``arch``'s main task; panoptic splits them into
         things and stuff as COCO does (80:53), e.g. for FLOPs counting."""
-        task = "panoptic" if "panoptic" in arch.tasks else arch.primary_task
+        task = arch.output_task
         if task == "semantic":
             return cls.semantic([f"class_{i}" for i in range(count)])
         if task == "panoptic":
@@ -86,6 +87,7 @@ class LoadedModel(ABC):
     """A built model ready to predict; OpenMMLab types stay behind this interface."""
 
     arch: Architecture
+    task: Task  # what predict() returns: the catalog entry's output_task
     classes: ClassSpec
     input_size: tuple[int, int]
     device: str

@@ -32,7 +32,7 @@ class MMDetModel(LoadedModel):
         device: str,
     ) -> None:
         self.arch, self.classes, self.input_size, self.device = arch, classes, input_size, device
-        self.task = "panoptic" if "panoptic" in arch.tasks else arch.primary_task
+        self.task = arch.output_task
         self.scope = arch.package  # "mmdet" or "mmyolo": the registry the config's types live in
         cfg = config.prepare_config(arch, variant, classes, semantic=False)
         self.config = cfg

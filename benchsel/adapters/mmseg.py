@@ -29,7 +29,7 @@ class MMSegModel(LoadedModel):
         device: str,
     ) -> None:
         self.arch, self.classes, self.input_size, self.device = arch, classes, input_size, device
-        self.task = "semantic"
+        self.task = arch.output_task
         cfg = config.prepare_config(arch, variant, classes, semantic=True)
         # Deployment inference is one forward over the resized image, not sliding windows.
         cfg.model.test_cfg = {"mode": "whole"}

@@ -95,6 +95,15 @@ class Architecture(_Strict):
         return self.tasks[0]
 
     @property
+    def output_task(self) -> Task:
+        """What the built model predicts: semantic maps for mmseg, panoptic when the entry does
+        panoptic (its instance and semantic scores derive from that), else the primary task.
+        The one source of a model's task (:attr:`benchsel.adapters.LoadedModel.task`)."""
+        if self.package == "mmseg":
+            return "semantic"
+        return "panoptic" if "panoptic" in self.tasks else self.primary_task
+
+    @property
     def head_name(self) -> str:
         """What a backbone comparison holds fixed: the head, or the family when it has one."""
         return self.head or self.family

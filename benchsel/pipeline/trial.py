@@ -27,6 +27,7 @@ from benchsel.pipeline.layout import TrialFiles
 from benchsel.pipeline.plan import TrialSpec
 from benchsel.pipeline.prepare import PreparedData
 from benchsel.profiling.latency import SpeedSettings
+from benchsel.profiling.memory import PeakMemory
 from benchsel.tasks import task_info
 
 VAL_CURVE_POINTS = 4
@@ -234,7 +235,7 @@ def _fine_tune(
         max_minutes=spec.training.max_minutes,
         hooks=[val_curve],
         progress=files.progress,
-        memory_baseline_mib=baseline_mib,
+        memory=PeakMemory(model.device, baseline_mib),
     )
     out.curves["train_loss"] = result.loss_curve
     out.curves["val"] = val_curve.curve

@@ -34,6 +34,7 @@ def test_build_and_predict(arch_id, variant, rgb_image, task_classes):
     classes = task_classes(task)
     size = arch.input_size if arch.fixed_input_size else max(SMALL, arch.min_input_size)
     model = build_model(arch, classes, variant=variant, input_size=size)
+    assert model.task == task
     height, width = rgb_image.shape[:2]
     preds = model.predict([rgb_image, rgb_image[:64, :100]])
     assert len(preds) == 2

@@ -143,6 +143,21 @@ def test_select_by_task_and_pattern():
     ]
 
 
+def test_output_task_is_what_the_model_predicts():
+    expected = {
+        "mask2former-r50-panoptic": "panoptic",
+        "panoptic-fpn-r50": "panoptic",
+        "mask-rcnn-r50": "instance",
+        "rtmdet-tiny": "detection",
+        "unet-s5-d16": "semantic",
+        "deeplabv3plus-r50": "semantic",
+        "mask2former-r50-semantic": "semantic",
+    }
+    known = {a.id for a in CATALOG.select()}
+    assert set(expected) <= known, set(expected) - known
+    assert {arch_id: CATALOG.get(arch_id).output_task for arch_id in expected} == expected
+
+
 def test_unknown_variant_lists_known_ones():
     with pytest.raises(CatalogError, match="r18-light"):
         CATALOG.get("mask-rcnn-r50").variant("r34")

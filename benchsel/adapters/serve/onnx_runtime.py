@@ -275,7 +275,7 @@ class OnnxRuntimeModel(LoadedModel):
         self.arch, self.classes, self.input_size = base.arch, base.classes, base.input_size
         self.model, self.config, self.load_report = base.model, base.config, base.load_report
         self.device = "cpu"
-        self.task = "semantic" if base.arch.package == "mmseg" else getattr(base, "task", "")
+        self.task = base.task
         self.threads = int(threads or torch.get_num_threads())
         self.path = Path(path)
         self._graphs: list[_Graph] = []

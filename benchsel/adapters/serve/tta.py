@@ -98,8 +98,7 @@ def build_tta(base: LoadedModel, *, flip_only: bool = False) -> TTAModel:
     setting ships. Raises :class:`TTANotAvailable` for instance and panoptic models.
     """
     scope = _scope(base)
-    task = str(getattr(base, "task", base.arch.primary_task))
-    check_tta_available(base.arch, task)
+    check_tta_available(base.arch, base.task)
     setting = tta_setting(base.arch, base.config, base.input_size, scope, flip_only=flip_only)
     return TTAModel(base, setting)
 
@@ -121,7 +120,7 @@ class TTAModel(LoadedModel):
         self.arch, self.classes = base.arch, base.classes
         self.input_size, self.device = base.input_size, base.device
         self.model, self.config, self.load_report = base.model, base.config, base.load_report
-        self.task = str(getattr(base, "task", base.arch.primary_task))
+        self.task = base.task
         self.scope = _scope(base)
         kwargs = {k: v for k, v in copy.deepcopy(setting.model_cfg).items() if k != "type"}
         if "tta_cfg" in kwargs:  # DetTTAModel reads it by attribute (tta_cfg.nms)

@@ -10,18 +10,33 @@ configs (EMA, late-epoch pipeline switches) are dropped: they assume hundreds of
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from benchsel.adapters.base import LoadedModel
-from benchsel.profiling.memory import GIB, PeakMemory
+
+GIB = 2**30
+
+
+class MemoryWindow(Protocol):
+    """Measures peak memory over a ``with`` block: ``values`` (metric suffix -> number) and
+    ``what`` (how, in words) after it exits."""
+
+    values: dict[str, float]
+    what: str
+
+    def __enter__(self) -> Any: ...
+
+    def __exit__(self, *exc: object) -> Any: ...
+
 
 SIZE_KEYS = ("scale", "img_scale", "crop_size", "size", "border", "random_size_range")
 HW_ORDER = {("mmseg", "RandomCrop", "crop_size")}  # mmseg's RandomCrop takes (h, w)
@@ -389,9 +404,13 @@ def train(
     workers: int = 0,
     hooks: list[Any] | None = None,
     progress: Path | None = None,
-    memory_baseline_mib: float | None = None,
+    memory: MemoryWindow | None = None,
 ) -> TrainResult:
-    """Fine-tune ``loaded.model`` in place for ``iterations`` and report what it cost."""
+    """Fine-tune ``loaded.model`` in place for ``iterations`` and report what it cost.
+
+    ``memory`` measures the training loop's peak memory (the pipeline passes
+    :class:`benchsel.profiling.memory.PeakMemory`); without it memory is not measured.
+    """
     from mmengine.registry import DefaultScope
     from mmengine.runner import Runner
 
@@ -447,15 +466,18 @@ def train(
         # would re-initialise heads whose init_weights ignores mmengine's _is_init flag.
         runner._init_model_weights = lambda: None
         start = time.perf_counter()
-        with PeakMemory(device, memory_baseline_mib) as mem:
+        with memory or contextlib.nullcontext():
             runner.train()
         wall = time.perf_counter() - start
-    memory = dict(mem.values)
+    peaks = dict(memory.values) if memory is not None else {}
+    memory_what = memory.what if memory is not None else "not measured"
     if tracker is not None:  # every iteration's peak, not just the last log interval's
-        memory = {
-            "gpu_alloc_peak_gib": max(memory["gpu_alloc_peak_gib"], tracker.alloc_bytes / GIB),
+        peaks = {
+            "gpu_alloc_peak_gib": max(
+                peaks.get("gpu_alloc_peak_gib", 0.0), tracker.alloc_bytes / GIB
+            ),
             "gpu_reserved_peak_gib": max(
-                memory["gpu_reserved_peak_gib"], tracker.reserved_bytes / GIB
+                peaks.get("gpu_reserved_peak_gib", 0.0), tracker.reserved_bytes / GIB
             ),
         }
     loaded.model.eval()
@@ -467,8 +489,8 @@ def train(
         images_seen=done * batch_size,
         wall_s=wall,
         images_per_s=done * batch_size / wall if wall > 0 else 0.0,
-        memory={k: round(v, 4) for k, v in memory.items()},
-        memory_what=mem.what + ("; CUDA peaks read after every iteration" if tracker else ""),
+        memory={k: round(v, 4) for k, v in peaks.items()},
+        memory_what=memory_what + ("; CUDA peaks read after every iteration" if tracker else ""),
         lr=parts["lr"],
         base_lr=parts["base_lr"],
         base_batch=parts["base_batch"],
