@@ -1,6 +1,7 @@
 """The data layer: every format loads into canonical annotations (``types``)."""
 
-from benchsel.data.loader import FORMATS, LoadedData, detect_format, load_data
+from benchsel.data.detect import FORMATS, detect_format
+from benchsel.data.loader import LoadedData, load_data
 from benchsel.data.types import Dataset, ImageRecord, Instance, Issue, Issues, Segment
 
 __all__ = [

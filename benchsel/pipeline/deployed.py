@@ -16,9 +16,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchsel.adapters import LoadedModel
 from benchsel.data.types import Dataset
@@ -30,9 +30,15 @@ from benchsel.evaluation.bootstrap import (
     paired_bootstrap,
 )
 from benchsel.evaluation.driver import evaluate_model
+from benchsel.pipeline.costs import speed_settings_of
+from benchsel.pipeline.layout import TrialFiles
+from benchsel.pipeline.plan import TrialSpec
 from benchsel.profiling.environment import device_name
 from benchsel.profiling.latency import SpeedSettings, measure_speed, speed_metrics
 from benchsel.tasks import task_info
+
+if TYPE_CHECKING:
+    from benchsel.pipeline.trial import TrialOutcome
 
 # The deployed model's score must equal PyTorch's within this (absolute, on the primary metric):
 # the exported network reproduces PyTorch's outputs to ~1e-6, so only a score that flips at a
@@ -44,7 +50,7 @@ NO_PLAIN_SCORE = (
 )
 
 
-def _speed_settings(settings: SpeedSettings) -> SpeedSettings:
+def _single_image_fp32(settings: SpeedSettings) -> SpeedSettings:
     """Batch 1, fp32: what the deployed comparison reports (the plain model's settings else)."""
     return dataclasses.replace(settings, batch_sizes=(1,), precisions=("fp32",))
 
@@ -85,7 +91,7 @@ def score_and_time(
         metrics |= {name: paired.difference, f"{name}_ci_low": paired.ci_low}
         metrics[f"{name}_ci_high"] = paired.ci_high
     eval_s = time.perf_counter() - start
-    speed = measure_speed(predictor, _speed_settings(settings), image_files, None, baseline_mib)
+    speed = measure_speed(predictor, _single_image_fp32(settings), image_files, None, baseline_mib)
     metrics |= {prefix + k: v for k, v in speed_metrics(speed).items()}
     conditions = {
         "metric": primary,
@@ -190,3 +196,79 @@ def describe_tta(setting: Mapping[str, Any]) -> str:
     if merge.get("iou_threshold") is not None:
         how += f" (NMS IoU {merge['iou_threshold']})"
     return f"{source}: scales {scales}{flips} ({setting.get('views', '?')} views){how}"
+
+
+def measure_deployed(
+    spec: TrialSpec,
+    model: LoadedModel,
+    deploy: LoadedModel,
+    val: Dataset,
+    plain_states: dict[str, EvalState],
+    image_files: list[Path],
+    out: TrialOutcome,
+    files: TrialFiles,
+    baseline: float,
+) -> None:
+    """Test-time augmentation (accuracy gained against latency paid) and the exported network
+    on ONNX Runtime (deployed latency and accuracy), each compared with the PyTorch model at the
+    deployment size. Each of the three runs under one guard: a failure keeps the trial ok and
+    is stored with its kind (``benchsel.store.failures``); without PyTorch's score at the
+    deployment size, TTA and ONNX Runtime are measured and say that nothing was compared."""
+    from benchsel.store.failures import guarded
+
+    plain_accuracy = out.metrics["accuracy"]
+    if deploy is not model:
+        at_size = guarded(
+            "deploy_accuracy",
+            out.conditions,
+            lambda: _evaluate_at_deployment_size(spec, deploy, val, out),
+        )
+        plain_states, plain_accuracy = at_size if at_size is not None else ({}, math.nan)
+    settings = speed_settings_of(spec)
+    measures: dict[str, Callable[[], tuple[dict[str, float], dict[str, Any]]]] = {}
+    if spec.measurement.tta:
+
+        def tta() -> tuple[dict[str, float], dict[str, Any]]:
+            return measure_tta(
+                deploy, spec.task, val, plain_states, image_files, settings, baseline
+            )
+
+        measures["tta"] = tta
+    if "onnxruntime" in spec.measurement.runtimes:
+
+        def onnxruntime() -> tuple[dict[str, float], dict[str, Any]]:
+            return measure_onnxruntime(
+                deploy,
+                spec.task,
+                val,
+                plain_states,
+                plain_accuracy,
+                image_files,
+                settings,
+                files.dir,
+                baseline,
+            )
+
+        measures["onnxruntime"] = onnxruntime
+    for part, measure in measures.items():
+        measured = guarded(part, out.conditions, measure)
+        if measured is not None:
+            out.metrics.update(measured[0])
+            out.conditions[part] = measured[1]
+
+
+def _evaluate_at_deployment_size(
+    spec: TrialSpec, deploy: LoadedModel, val: Dataset, out: TrialOutcome
+) -> tuple[dict[str, EvalState], float]:
+    """The PyTorch model scored at the deployment size (``deploy_accuracy`` with its interval),
+    for TTA and ONNX Runtime, which run at that size, to be compared with."""
+    out.conditions["deploy_accuracy"] = {
+        "metric": task_info(spec.task).primary_metric,
+        "input_size": list(deploy.input_size),
+        "why": "TTA and ONNX Runtime run at the deployment size: their gain and delta are "
+        "against PyTorch at that size, not at the training size",
+    }
+    result = evaluate_model(deploy, spec.task, val)
+    out.metrics.update(result.primary(spec.task, result.intervals(), "deploy_accuracy"))
+    states = {str(name): state for name, state in result.states.items()}
+    return states, out.metrics["deploy_accuracy"]

@@ -1,8 +1,9 @@
 """One trial, start to finish, in the current process.
 
-The steps, each a function below: build the model, fine-tune it, evaluate it, save its weights,
-rebuild it at the deployment size, count its FLOPs, time it, and price its labels. Any
-exception becomes a failed outcome with its traceback; the driver stores it as a failed row.
+The steps: build the model, fine-tune it, evaluate it, save its weights, rebuild it at the
+deployment size, then measure what it costs (:mod:`.costs`: FLOPs, latency, training and label
+prices) and how it serves (:mod:`.deployed`: TTA and ONNX Runtime). Any exception becomes a
+failed outcome with its traceback; the driver stores it as a failed row.
 """
 
 from __future__ import annotations
@@ -12,21 +13,24 @@ import json
 import math
 import time
 import traceback
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from benchsel.adapters import ClassSpec, LoadedModel, build_model, import_models
 from benchsel.catalog import Architecture, load_catalog
-from benchsel.data.labelling import price_of, priced
 from benchsel.data.types import Dataset
 from benchsel.evaluation.bootstrap import INTERVAL_METHOD, STATE_OF_METRIC, EvalState
 from benchsel.evaluation.driver import evaluate, evaluate_model
+from benchsel.pipeline.costs import (
+    count_complexity_into,
+    label_cost_metrics,
+    time_inference,
+    training_cost_metrics,
+)
+from benchsel.pipeline.deployed import measure_deployed
 from benchsel.pipeline.layout import TrialFiles
 from benchsel.pipeline.plan import TrialSpec
 from benchsel.pipeline.prepare import PreparedData
-from benchsel.profiling.latency import SpeedSettings
 from benchsel.profiling.memory import PeakMemory
 from benchsel.tasks import task_info
 
@@ -165,11 +169,11 @@ def _run(spec: TrialSpec, prepared: PreparedData, files: TrialFiles) -> TrialOut
     if folded:
         out.conditions["deployed_network"] = f"{folded} RepVGG blocks folded, as mmyolo deploys"
     release_freed_memory()
-    _count_complexity(deploy, out)
+    count_complexity_into(deploy, out)
     image_files = [im.file for im in val.images][:LATENCY_IMAGES]
-    _time_inference(spec, deploy, image_files, out, baseline_mib)
+    time_inference(spec, deploy, image_files, out, baseline_mib)
     if spec.measurement.tta or "onnxruntime" in spec.measurement.runtimes:
-        _measure_deployed(
+        measure_deployed(
             spec, model, deploy, val, plain_states, image_files, out, files, baseline_mib
         )
     out.metrics.update(label_cost_metrics(spec, prepared))
@@ -325,162 +329,3 @@ def _deployment_model(
     )
     deploy.model.load_state_dict(model.model.state_dict())
     return deploy
-
-
-def _count_complexity(model: LoadedModel, out: TrialOutcome) -> None:
-    from benchsel.profiling.complexity import count_complexity
-
-    complexity = count_complexity(model)
-    out.metrics["params_m"] = complexity.params_m
-    out.metrics["gflops"] = complexity.gflops
-    out.metrics["gflops_x2"] = complexity.gflops_x2
-    out.conditions["complexity"] = complexity.to_dict()
-
-
-def _time_inference(
-    spec: TrialSpec,
-    model: LoadedModel,
-    image_files: list[Path],
-    out: TrialOutcome,
-    baseline_mib: float,
-) -> None:
-    """Latency and memory on the validation images, with the trained weights."""
-    from benchsel.profiling.latency import measure_speed, speed_metrics
-
-    speed = measure_speed(model, _speed_settings(spec), image_files, None, baseline_mib)
-    out.metrics.update(speed_metrics(speed))
-    out.conditions["speed"] = [
-        r.conditions
-        | {"batch": r.batch, "precision": r.precision}
-        | ({"error": r.error} if r.error else {})
-        for r in speed
-    ]
-
-
-def _speed_settings(spec: TrialSpec) -> SpeedSettings:
-    m = spec.measurement
-    return SpeedSettings(
-        batch_sizes=m.batch_sizes,
-        precisions=m.precision,
-        warmup_iters=m.warmup_iters,
-        min_iters=m.min_iters,
-        min_seconds=m.min_seconds,
-        threads=m.threads,
-    )
-
-
-def _measure_deployed(
-    spec: TrialSpec,
-    model: LoadedModel,
-    deploy: LoadedModel,
-    val: Dataset,
-    plain_states: dict[str, EvalState],
-    image_files: list[Path],
-    out: TrialOutcome,
-    files: TrialFiles,
-    baseline: float,
-) -> None:
-    """Test-time augmentation (accuracy gained against latency paid) and the exported network
-    on ONNX Runtime (deployed latency and accuracy), each compared with the PyTorch model at the
-    deployment size. Each of the three runs under one guard: a failure keeps the trial ok and
-    is stored with its kind (``benchsel.store.failures``); without PyTorch's score at the
-    deployment size, TTA and ONNX Runtime are measured and say that nothing was compared."""
-    from benchsel.pipeline.deployed import measure_onnxruntime, measure_tta
-    from benchsel.store.failures import guarded
-
-    plain_accuracy = out.metrics["accuracy"]
-    if deploy is not model:
-        at_size = guarded(
-            "deploy_accuracy",
-            out.conditions,
-            lambda: _evaluate_at_deployment_size(spec, deploy, val, out),
-        )
-        plain_states, plain_accuracy = at_size if at_size is not None else ({}, math.nan)
-    settings = _speed_settings(spec)
-    measures: dict[str, Callable[[], tuple[dict[str, float], dict[str, Any]]]] = {}
-    if spec.measurement.tta:
-
-        def tta() -> tuple[dict[str, float], dict[str, Any]]:
-            return measure_tta(
-                deploy, spec.task, val, plain_states, image_files, settings, baseline
-            )
-
-        measures["tta"] = tta
-    if "onnxruntime" in spec.measurement.runtimes:
-
-        def onnxruntime() -> tuple[dict[str, float], dict[str, Any]]:
-            return measure_onnxruntime(
-                deploy,
-                spec.task,
-                val,
-                plain_states,
-                plain_accuracy,
-                image_files,
-                settings,
-                files.dir,
-                baseline,
-            )
-
-        measures["onnxruntime"] = onnxruntime
-    for part, measure in measures.items():
-        measured = guarded(part, out.conditions, measure)
-        if measured is not None:
-            out.metrics.update(measured[0])
-            out.conditions[part] = measured[1]
-
-
-def _evaluate_at_deployment_size(
-    spec: TrialSpec, deploy: LoadedModel, val: Dataset, out: TrialOutcome
-) -> tuple[dict[str, EvalState], float]:
-    """The PyTorch model scored at the deployment size (``deploy_accuracy`` with its interval),
-    for TTA and ONNX Runtime, which run at that size, to be compared with."""
-    out.conditions["deploy_accuracy"] = {
-        "metric": task_info(spec.task).primary_metric,
-        "input_size": list(deploy.input_size),
-        "why": "TTA and ONNX Runtime run at the deployment size: their gain and delta are "
-        "against PyTorch at that size, not at the training size",
-    }
-    result = evaluate_model(deploy, spec.task, val)
-    out.metrics.update(result.primary(spec.task, result.intervals(), "deploy_accuracy"))
-    states = {str(name): state for name, state in result.states.items()}
-    return states, out.metrics["deploy_accuracy"]
-
-
-def training_cost_metrics(
-    spec: TrialSpec, prepared: PreparedData, result: Any, arch: Architecture
-) -> dict[str, float]:
-    """Measured throughput and memory, and the cost of a full schedule on all the data on the
-    device that trained (``cpu_hours`` from a CPU, ``gpu_hours`` and USD from a GPU)."""
-    from benchsel.adapters.config import stock_schedule_epochs
-
-    device = "gpu" if str(result.device).startswith("cuda") else "cpu"
-    epochs = spec.cost.full_schedule_epochs or stock_schedule_epochs(arch)
-    images = prepared.train_images
-    hours = epochs * images / result.images_per_s / 3600 if result.images_per_s else math.nan
-    out = {
-        "train_wall_s": result.wall_s,
-        "train_iters": float(result.iterations),
-        "train_images_per_s": result.images_per_s,
-        "train_full_schedule_epochs": float(epochs),
-        f"train_full_schedule_{device}_hours": hours,
-    }
-    out.update({f"train_{k}": v for k, v in result.memory.items()})
-    if device == "gpu":
-        out["train_full_schedule_usd"] = hours * spec.cost.gpu_hour_usd
-    return out
-
-
-def label_cost_metrics(spec: TrialSpec, prepared: PreparedData) -> dict[str, float]:
-    """Labelling cost of the training images this trial used, and of the whole train split."""
-    price = price_of(spec.labelling, spec.task)
-    per_image = prepared.units_per_image[spec.task]
-    used = prepared.train_images_at(spec.data_fraction)
-    now = priced(price, per_image * used, digits=None)
-    return {
-        "labelled_images": float(used),
-        "label_units": per_image * used,
-        "label_cost_usd": now["typical"],
-        "label_cost_low_usd": now["low"],
-        "label_cost_high_usd": now["high"],
-        "label_cost_full_usd": priced(price, per_image * prepared.train_images, None)["typical"],
-    }

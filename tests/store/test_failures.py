@@ -249,12 +249,12 @@ def test_a_tta_failure_keeps_the_trial_and_says_it_failed(tmp_path, monkeypatch)
 def test_a_failed_deployment_size_evaluation_keeps_the_trial_and_tta_says_why_no_gain(
     tmp_path, monkeypatch
 ):
-    from benchsel.pipeline import trial as trial_module
+    from benchsel.pipeline import deployed as deployed_module
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("deployment-size evaluation failed (on purpose)")
 
-    monkeypatch.setattr(trial_module, "_evaluate_at_deployment_size", broken)
+    monkeypatch.setattr(deployed_module, "_evaluate_at_deployment_size", broken)
     # deployed at 64, trained at 32: TTA's scales (32, 64, 96) stay multiples of 32
     trial = _run(tmp_path, tta=True, onnxruntime=False, size=32, deploy=64)
     failure = failure_of(trial.conditions, "deploy_accuracy")
