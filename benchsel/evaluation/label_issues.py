@@ -27,7 +27,6 @@ from benchsel.errors import BenchselError
 from benchsel.evaluation.val_predictions import ValPredictions
 from benchsel.store import TrialRecord
 
-BOX_KINDS = ("missing", "wrong_class", "badly_located")
 MAP_KIND = "mask_disagreement"
 DEFAULT_HIGH_CONFIDENCE = 0.5  # without an F1-best threshold
 MAP_SMOOTHING = 0.1  # hard predictions as probabilities: 1 - s on the class, s spread
