@@ -1,28 +1,20 @@
-"""The suite file: what to benchmark, on which data, under which budgets and constraints.
-
-Validated once, strictly, at the edge (unknown keys are errors); the rest of benchsel trusts it.
-Relative paths resolve against the suite file's folder.
-"""
+"""The sections of a suite file: the data set and its splits, the candidates, training,
+measurement, constraints, labelling prices and costs. Each is strict: unknown keys are errors."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from benchsel.catalog import load_catalog
-from benchsel.errors import BenchselError, SuiteError
 from benchsel.tasks import Task
 
 DataFormat = Literal[
@@ -35,11 +27,11 @@ Runtime = Literal["pytorch", "onnxruntime"]
 Size = tuple[int, int]
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class SplitSpec(_Strict):
+class SplitSpec(StrictModel):
     """A seeded fraction split of one image set, used when no explicit val split is given."""
 
     val_fraction: float = Field(0.2, gt=0, lt=1)
@@ -59,7 +51,7 @@ class SplitSpec(_Strict):
         return self
 
 
-class SampleSpec(_Strict):
+class SampleSpec(StrictModel):
     """Built-in generated sample data (written into the output folder on first run)."""
 
     images: int = Field(240, ge=4, le=100_000)
@@ -67,7 +59,7 @@ class SampleSpec(_Strict):
     seed: int = 0
 
 
-class DatasetSpec(_Strict):
+class DatasetSpec(StrictModel):
     """Where the user's data lives and how to read it."""
 
     path: Path | None = Field(None, description="Dataset root (or annotation file).")
@@ -95,7 +87,7 @@ class DatasetSpec(_Strict):
         return self
 
 
-class Candidate(_Strict):
+class Candidate(StrictModel):
     """One catalog architecture to try, with optional variants."""
 
     id: str
@@ -182,7 +174,7 @@ class Candidate(_Strict):
         return [self.option_name(v, loss) for v in self.variants for loss in losses]
 
 
-class TrainingSpec(_Strict):
+class TrainingSpec(StrictModel):
     """The fine-tuning budget; 0 iterations means evaluate the checkpoint as it is."""
 
     iterations: int | None = Field(None, ge=0)
@@ -254,7 +246,7 @@ class TrainingSpec(_Strict):
         return sorted(set(v))
 
 
-class MeasurementSpec(_Strict):
+class MeasurementSpec(StrictModel):
     """How latency, throughput and memory are measured."""
 
     input_size: Size | None = Field(
@@ -296,7 +288,7 @@ class MeasurementSpec(_Strict):
         return [r for r in ("pytorch", "onnxruntime") if r in v]
 
 
-class Constraints(_Strict):
+class Constraints(StrictModel):
     """What the user needs; used to filter and rank candidates."""
 
     min_fps: float | None = Field(None, gt=0)
@@ -323,7 +315,7 @@ class Constraints(_Strict):
     need_pixel_masks: bool | None = None
 
 
-class PriceRange(_Strict):
+class PriceRange(StrictModel):
     """Unit prices in US dollars."""
 
     low: float = Field(ge=0)
@@ -337,7 +329,7 @@ class PriceRange(_Strict):
         return self
 
 
-class LabellingPrices(_Strict):
+class LabellingPrices(StrictModel):
     """Labelling prices per annotation kind (see README for the sources of the defaults)."""
 
     box: PriceRange = PriceRange(low=0.05, typical=0.10, high=0.20)
@@ -346,140 +338,8 @@ class LabellingPrices(_Strict):
     panoptic: PriceRange = PriceRange(low=2.0, typical=5.0, high=10.0)
 
 
-class CostSpec(_Strict):
+class CostSpec(StrictModel):
     gpu_hour_usd: float = Field(2.5, ge=0, description="Price of one GPU-hour.")
     full_schedule_epochs: int | None = Field(
         None, ge=1, description="Epochs of the full schedule to project training cost to."
     )
-
-
-class Suite(_Strict):
-    """A benchmark suite: candidates x variants x data fractions x seeds on one dataset."""
-
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-    task: Task | None = Field(None, description="Default task of the candidates.")
-    dataset: DatasetSpec
-    candidates: list[Candidate] = Field(min_length=1)
-    training: TrainingSpec = TrainingSpec()
-    measurement: MeasurementSpec = MeasurementSpec()
-    constraints: Constraints = Constraints()
-    labelling: LabellingPrices = LabellingPrices()
-    cost: CostSpec = CostSpec()
-    output: Path = Path("results")
-    report: Path | None = Field(
-        None, description="HTML report to write (default: reports/<name>.html beside the suite)."
-    )
-
-    @model_validator(mode="after")
-    def _candidates_exist(self) -> Suite:
-        catalog = load_catalog()
-        problems = []
-        names: dict[str, int] = {}
-        for i, cand in enumerate(self.candidates):
-            for name in cand.option_names():
-                first = names.setdefault(name, i)
-                if first != i:
-                    problems.append(
-                        f"candidates.{i}.name: {name!r} is also candidates.{first}: give each "
-                        "entry of the same architecture its own `name`"
-                    )
-            if cand.training:
-                try:
-                    cand.training_over(self.training)
-                except ValidationError as exc:
-                    problems.append(
-                        f"candidates.{i}.training: "
-                        + "; ".join(
-                            f"{'.'.join(str(p) for p in e['loc']) or 'training'}: "
-                            f"{e['msg'].removeprefix('Value error, ')}"
-                            for e in exc.errors()
-                        )
-                    )
-            try:
-                arch = catalog.get(cand.id)
-                for v in cand.variants:
-                    arch.variant(v)
-            except BenchselError as exc:
-                problems.append(f"candidates.{i}.id: {exc}")
-                continue
-            if cand.input_size is not None:
-                try:
-                    arch.check_input_size(cand.input_size)
-                except BenchselError as exc:
-                    problems.append(f"candidates.{i}.input_size: {exc}")
-            deploy = self.measurement.input_size
-            if deploy is not None and not arch.fixed_input_size:
-                try:
-                    arch.check_input_size(deploy)
-                except BenchselError as exc:
-                    problems.append(f"measurement.input_size: {exc}")
-            task = cand.task or self.task or arch.primary_task
-            if task not in arch.tasks:
-                problems.append(
-                    f"candidates.{i}.id: {cand.id} does not support task {task!r} "
-                    f"(it supports {', '.join(arch.tasks)})"
-                )
-            if cand.losses and arch.primary_task != "semantic":
-                problems.append(f"candidates.{i}.losses: loss variants are for semantic models")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
-
-    def task_of(self, candidate: Candidate) -> Task:
-        """The task a candidate is benchmarked on."""
-        return candidate.task or self.task or load_catalog().get(candidate.id).primary_task
-
-    def resolve_paths(self, base: Path) -> Suite:
-        """A copy whose relative paths are anchored at ``base`` (the suite's folder)."""
-        out = self.model_copy(deep=True)
-        if out.dataset.path is not None and not out.dataset.path.is_absolute():
-            out.dataset.path = (base / out.dataset.path).resolve()
-        if not out.output.is_absolute():
-            out.output = (base / out.output).resolve()
-        report = out.report or Path("reports") / f"{out.name}.html"
-        out.report = report if report.is_absolute() else (base / report).resolve()
-        return out
-
-
-def format_validation_error(exc: ValidationError) -> str:
-    """One bullet per problem: ``key.path: message``."""
-    lines = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"].removeprefix("Value error, ")
-        lines.append(f"  - {loc}: {msg}")
-    return "\n".join(lines)
-
-
-def parse_suite(data: Any, where: str = "suite") -> Suite:
-    """Validate already-parsed suite data; raises SuiteError naming each bad key path."""
-    if not isinstance(data, dict):
-        raise SuiteError(f"{where}: expected a mapping of suite keys, got {type(data).__name__}")
-    try:
-        return Suite.model_validate(data)
-    except ValidationError as exc:
-        raise SuiteError(f"{where} is invalid:\n{format_validation_error(exc)}") from None
-
-
-def load_suite(path: Path) -> Suite:
-    """Read, validate and path-resolve a suite YAML file (safe loader: no object construction)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SuiteError(f"cannot read suite file {path}: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise SuiteError(f"{path} is not valid YAML{where}: {problem}") from None
-    return parse_suite(data, str(path)).resolve_paths(path.parent.resolve())
-
-
-def suite_json_schema() -> str:
-    """JSON Schema of the suite file, for editor completion."""
-    schema = Suite.model_json_schema()
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["title"] = "benchsel suite"
-    return json.dumps(schema, indent=2)
