@@ -71,9 +71,22 @@ def _dotted(path: tuple) -> str:
     return ".".join(str(p) for p in path)
 
 
+# Values no key in PATHS accepts: a mapping with keys no section has, a list of words.
+never_valid = st.one_of(
+    st.dictionaries(
+        st.text(alphabet=string.ascii_lowercase, min_size=1, max_size=6).map("zz_".__add__),
+        st.integers(),
+        min_size=1,
+        max_size=2,
+    ),
+    st.lists(st.text(alphabet=string.ascii_letters, min_size=1, max_size=6), min_size=1),
+)
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(path=st.sampled_from(PATHS), value=junk)
 def test_wrong_types_and_ranges_name_the_key_path(path, value):
+    """Junk that happens to be valid (10 iterations) may pass; when it fails, it says where."""
     data = _mutated(path, value)
     try:
         parse_suite(data)
@@ -82,6 +95,14 @@ def test_wrong_types_and_ranges_name_the_key_path(path, value):
         # the reported location is the mutated key or one of its parents/children
         prefix = _dotted(path[:1])
         assert prefix in text or "expected a mapping" in text, text
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(path=st.sampled_from(PATHS), value=never_valid)
+def test_invalid_values_are_rejected_at_their_key_path(path, value):
+    with pytest.raises(SuiteError) as err:
+        parse_suite(_mutated(path, value))
+    assert _dotted(path[:1]) in str(err.value), str(err.value)
 
 
 @settings(max_examples=60, deadline=None)

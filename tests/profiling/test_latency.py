@@ -209,5 +209,7 @@ def test_real_cpu_latency_of_a_small_model():
     assert 0 < metrics["latency_forward_p50_ms"] < 10_000
     assert metrics["latency_e2e_p50_ms"] > 0 and metrics["throughput_fps_b2"] > 0
     assert results[0].phases["e2e"].iters >= 5
-    assert results[0].memory["cpu_mem_increase_mib"] >= 0
+    assert math.isfinite(
+        results[0].memory["cpu_mem_increase_mib"]
+    )  # counted: tests/profiling/test_memory.py
     assert results[0].conditions["device"].startswith("CPU")
