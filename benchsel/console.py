@@ -1,5 +1,6 @@
 """All terminal rendering: the catalog, data checks, labelling cost, FLOPs, scores, a run's
-progress and results table. Commands in ``cli.py`` compute; these functions print."""
+progress and results table, recommendations and forecasts. Commands in ``benchsel.cli``
+compute; these functions print, or return the lines to print."""
 
 from __future__ import annotations
 
@@ -28,6 +29,9 @@ if TYPE_CHECKING:
     from benchsel.pipeline.plan import TrialSpec
     from benchsel.pipeline.trial import TrialOutcome
     from benchsel.profiling.complexity import Complexity
+    from benchsel.recommend.curve_fit import CurveFit
+    from benchsel.recommend.forecast import CurveAnswer
+    from benchsel.recommend.recommendation import Recommendation
 
 MAX_LISTED = 30
 
@@ -100,7 +104,10 @@ class RunProgress:
             )
 
 
-def _fmt(value: Any, digits: int = 3) -> str:
+def fixed_decimals(value: Any, digits: int = 3) -> str:
+    """A finite number with ``digits`` decimals whatever its size (a table column lines up);
+    ``-`` for anything else. The report writes by magnitude instead (see
+    :func:`benchsel.report.cells.magnitude_decimals`)."""
     if isinstance(value, int | float) and math.isfinite(value):
         return f"{value:.{digits}f}"
     return "-"
@@ -131,13 +138,13 @@ def summary_table(trials: list[TrialRecord]) -> Table:
             escape(label),
             t.task,
             status,
-            f"{metric} {_fmt(m.get('accuracy'))}" if t.status == "ok" else "-",
-            _fmt(m.get("latency_e2e_p50_ms"), 1),
-            _fmt(m.get("fps"), 1),
-            _fmt(m.get("gflops"), 2),
-            _fmt(m.get("params_m"), 2),
-            _fmt(m.get("train_wall_s"), 0),
-            _fmt(m.get("label_cost_usd"), 0),
+            f"{metric} {fixed_decimals(m.get('accuracy'))}" if t.status == "ok" else "-",
+            fixed_decimals(m.get("latency_e2e_p50_ms"), 1),
+            fixed_decimals(m.get("fps"), 1),
+            fixed_decimals(m.get("gflops"), 2),
+            fixed_decimals(m.get("params_m"), 2),
+            fixed_decimals(m.get("train_wall_s"), 0),
+            fixed_decimals(m.get("label_cost_usd"), 0),
         )
     return table
 
@@ -323,3 +330,85 @@ def label_issue_lines(issues: list[LabelIssue]) -> list[str]:
     if not issues:
         lines.append("no label issues found")
     return lines
+
+
+def recommendation_text(rec: Recommendation) -> str:
+    """``benchsel recommend`` (and the end of a run): the pick, why, the rivals, the notes."""
+    from benchsel.recommend.explain import describe
+    from benchsel.recommend.explain_verdict import evidence_summary
+
+    lines = []
+    if rec.recommended:
+        head = rec.recommended.name
+    elif rec.verdict == "no_signal":
+        head = "none (no signal in the accuracies)"
+    else:
+        head = "nothing meets the constraints"
+    verdict = f", verdict: {rec.verdict}" if rec.verdict else ""
+    lines.append(f"[{rec.task}] recommended: {head} (basis: {rec.basis}{verdict})")
+    lines.append("  constraints: " + "; ".join(describe(rec.task, rec.constraints)))
+    lines += [f"  why: {r}" for r in rec.reasons]
+    if rec.evidence:
+        lines.append(f"  {evidence_summary(rec)}")
+    for o in rec.ranking[1 if rec.recommended else 0 : 6]:
+        lines.append(f"  - {o.name}: {'; '.join(o.reasons)}")
+    for o in rec.rejected[:8]:
+        lines.append(f"  x {o.name}: {'; '.join(o.reasons)}")
+    lines += [f"  note: {n}" for n in rec.notes]
+    return "\n".join(lines)
+
+
+def forecast_text(answers: list[CurveAnswer]) -> str:
+    """``benchsel forecast``: each curve's fit, backtest, forecasts and warnings, or why it has
+    none."""
+    lines: list[str] = []
+    for a in answers:
+        if a.fit is None:
+            lines += [f"{a.title}: no forecast: {a.answer['warnings'][0]}", ""]
+        else:
+            lines += [*forecast_lines(a.title, a.fit, a.answer), ""]
+    return "\n".join(lines).rstrip()
+
+
+def forecast_lines(title: str, fit: CurveFit, report: dict[str, Any]) -> list[str]:
+    """One curve's text (``report``: its ``forecast --json`` object)."""
+    sizes = fit.sizes
+    lines = [
+        f"{title}: {report['metric']} at {len(sizes)} sizes, {sizes[0].images:,.0f} to "
+        f"{fit.n_max:,.0f} labelled images"
+    ]
+    chosen = fit.chosen.family
+    params = ", ".join(f"{k}={v:.4g}" for k, v in report["fit"]["params"].items())
+    asym = fit.asymptote
+    level = f"levels off at {asym:.3f}" if asym <= 1 else "no ceiling below the metric's 1.0"
+    lines.append(f"  fit: {chosen.name}, {chosen.formula}: {params}; {level}")
+    lines += [f"    {line}" for line in fit.family_lines()]
+    if fit.backtest is not None:
+        b = fit.backtest
+        lines.append(
+            f"  backtest: fitted without {b.images:,.0f} images, it predicted {b.predicted:.3f} "
+            f"there; measured {b.measured:.3f} (error {b.error:+.3f})"
+        )
+    for f in report["forecasts"]:
+        lines.append(
+            f"  at {f['images']:,.0f} images ({f['extrapolation']:.3g}x the largest): "
+            f"{f['accuracy']:.3f} [{f['low']:.3f}, {f['high']:.3f}]"
+        )
+    if report["images_needed"] is not None:
+        lines.append(f"  target {_needed_text(report['images_needed'])}")
+    lines += [f"  warning: {w}" for w in report["warnings"]]
+    return lines
+
+
+def _needed_text(n: dict[str, Any]) -> str:
+    if n["images"] is None:
+        return f"{n['target']:g}: not reachable on this curve (see the warning)"
+    high = f"{n['high']:,.0f}" if n["high"] is not None else "no upper end"
+    text = f"{n['target']:g}: about {n['images']:,.0f} images [{n['low']:,.0f}, {high}]"
+    cost = n["cost_usd"]
+    if cost is not None:
+        text += (
+            f"; labelling the ones still missing costs ${cost['typical']:,.0f} "
+            f"(${cost['low']:,.0f} to ${cost['high']:,.0f})"
+        )
+    return text

@@ -27,6 +27,12 @@ class TaskInfo:
     formats: tuple[str, ...]  # data formats that carry this task's labels
     evaluations: tuple[Evaluation, ...]  # evaluators run on its predictions
     things_only: bool  # predicts thing classes only (no stuff)
+    # Per-class metrics are stored as ``<metric>/<class name>``. ``class_metric`` is the
+    # primary metric per class; ``class_interval_metric`` the per-class metric stored with a
+    # 95% interval (``_ci_low`` / ``_ci_high``). They differ for panoptic only: PQ per class
+    # has no interval, so its per-class intervals are those of the semantic IoU.
+    class_metric: str
+    class_interval_metric: str
     # Models of richer tasks that also score this one: (their task, their metric key).
     shared_by: tuple[tuple[Task, str], ...] = ()
 
@@ -44,6 +50,8 @@ TASK_INFO: dict[Task, TaskInfo] = {
         ("coco", "voc", "coco_panoptic", "yolo", "cvat", "labelme"),
         ("bbox",),
         things_only=True,
+        class_metric="bbox_AP",
+        class_interval_metric="bbox_AP",
         shared_by=(("instance", "bbox_AP"),),
     ),
     "instance": TaskInfo(
@@ -54,6 +62,8 @@ TASK_INFO: dict[Task, TaskInfo] = {
         ("coco", "coco_panoptic", "yolo", "cvat", "labelme"),  # polygons where they have them
         ("bbox", "segm"),
         things_only=True,
+        class_metric="segm_AP",
+        class_interval_metric="segm_AP",
     ),
     "semantic": TaskInfo(
         "semantic",
@@ -63,6 +73,8 @@ TASK_INFO: dict[Task, TaskInfo] = {
         ("mask_folder", "coco_panoptic"),
         ("semantic",),
         things_only=False,
+        class_metric="IoU",
+        class_interval_metric="IoU",
         shared_by=(("panoptic", "semantic_mIoU"),),
     ),
     "panoptic": TaskInfo(
@@ -74,6 +86,8 @@ TASK_INFO: dict[Task, TaskInfo] = {
         # No box/mask AP: panoptic segments carry no confidence, and AP needs a ranking.
         ("panoptic", "semantic"),
         things_only=False,
+        class_metric="PQ",
+        class_interval_metric="semantic_IoU",
     ),
 }
 PRIMARY_METRIC: dict[str, str] = {t: info.primary_metric for t, info in TASK_INFO.items()}

@@ -1,11 +1,15 @@
 """Recommendation: from stored results (or the prior) and the user's constraints to one pick.
 
-options (candidates from measurements or published numbers) -> engine (filter, rank, decide)
--> explain (the words); prior holds the decision table used before anything is measured.
+inputs (constraints, prices, runtime, read from a suite) -> options (candidates from
+measurements or published numbers) -> engine (filter on the constraints, rank) -> verdict (how
+sure the pick is), or routes (more labels to a target accuracy), or prior (the decision table,
+before anything is measured) -> a Recommendation. explain and explain_verdict hold the words;
+forecast (with curve_families, curve_fit, learning_curves) the learning-curve forecasts;
+evidence the resampling behind every interval.
 """
 
-from benchsel.recommend.engine import Recommendation, recommend
-from benchsel.recommend.explain import render_text
+from benchsel.recommend.engine import recommend
 from benchsel.recommend.options import Option
+from benchsel.recommend.recommendation import Recommendation
 
-__all__ = ["Option", "Recommendation", "recommend", "render_text"]
+__all__ = ["Option", "Recommendation", "recommend"]

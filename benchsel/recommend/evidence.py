@@ -40,6 +40,7 @@ from benchsel.evaluation.bootstrap import (
     STATE_OF_METRIC,
     EvalState,
     bootstrap_weights,
+    percentile_interval,
     state_from_bytes,
 )
 from benchsel.evaluation.semantic import SemanticEvalState
@@ -99,7 +100,7 @@ class Samples:
         """95% interval of the option's mean score: images only with one seed (percentile
         bootstrap), images and training noise with seeds (t on the variance decomposition)."""
         if self.noise is None:
-            return percentile_interval(self.values)
+            return percentile_interval(self.values, LEVEL, len(self.values))
         parts = [(_image_var(self.values), self.n_images - 1.0)]
         parts.append((self.noise.var / self.n_seeds, self.noise.df))
         lo, hi = _t_interval(self.mean, parts)
@@ -150,15 +151,6 @@ class Separation:
     image_factor: float | None = None  # times today's validation images
     goal: str = "separate"  # separate | equivalent
     needs_seeds_first: bool = False  # one seed each: training noise is unknown
-
-
-def percentile_interval(values: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
-    """The ``level`` percentile interval of bootstrap values (NaN when too few are defined)."""
-    defined = values[~np.isnan(values)]
-    if len(defined) < max(2, len(values) // 2):
-        return math.nan, math.nan
-    lo, hi = np.quantile(defined, [(1 - level) / 2, (1 + level) / 2])
-    return float(lo), float(hi)
 
 
 def _image_var(values: np.ndarray) -> float:
@@ -286,7 +278,7 @@ def compare(a: Samples, b: Samples) -> Comparison | None:
     prob = float(np.mean(defined > 0)) if len(defined) else math.nan
     seeds = (a.n_seeds, b.n_seeds)
     if a.noise is None or b.noise is None:
-        lo, hi = percentile_interval(diff)
+        lo, hi = percentile_interval(diff, LEVEL, len(diff))
         return Comparison(
             difference=float(np.mean(defined)) if len(defined) else math.nan,
             ci_low=lo,
@@ -343,9 +335,3 @@ def separation(cmp: Comparison, margin: float) -> Separation:
                         best = Separation(seeds=MAX_SEEDS_ADVICE, image_factor=factor, goal=goal)
                     break
     return best
-
-
-def metric_state_key(trial_metric: str, primary: str) -> str:
-    """The metric a stored state scores for an option: the trial's key (``accuracy`` means the
-    task's primary metric)."""
-    return primary if trial_metric == "accuracy" else trial_metric

@@ -185,14 +185,6 @@ class PriorChoice:
     unverified: dict[str, list[str]]
 
 
-def published_speed(a: Architecture) -> str:
-    """``14.3 ms (published: V100, PyTorch, batch 1, FP32, 320x320)`` or ``unknown``."""
-    ref = a.reference
-    if ref.inference_ms is None:
-        return "unknown (not published for this config)"
-    return f"{ref.inference_ms:g} ms ({ref.inference_conditions or 'published, device not stated'})"
-
-
 def published_violations(a: Architecture, task: str, c: Constraints) -> tuple[list[str], list[str]]:
     """(broken, unverifiable) constraints of ``a`` judged on its published numbers."""
     broken: list[str] = []

@@ -121,9 +121,14 @@ class Suite(StrictModel):
             out.dataset.path = (base / out.dataset.path).resolve()
         if not out.output.is_absolute():
             out.output = (base / out.output).resolve()
-        report = out.report or Path("reports") / f"{out.name}.html"
+        report = out.report or default_report_path(out.name)
         out.report = report if report.is_absolute() else (base / report).resolve()
         return out
+
+
+def default_report_path(suite_name: str) -> Path:
+    """Where a suite's report goes when it names none (relative: beside the suite file)."""
+    return Path("reports") / f"{suite_name}.html"
 
 
 def format_validation_error(exc: ValidationError) -> str:
@@ -189,6 +194,7 @@ __all__ = [
     "StrictModel",
     "Suite",
     "TrainingSpec",
+    "default_report_path",
     "format_validation_error",
     "load_suite",
     "parse_suite",

@@ -10,16 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchsel.recommend.forecast import (
-    FAMILY,
-    CurvePoint,
-    ForecastError,
-    check_curve,
-    curves_from_trials,
-    fit_curve,
-    images_needed,
-    price_per_image,
-)
+from benchsel.recommend.curve_families import FAMILY
+from benchsel.recommend.curve_fit import CurvePoint, ForecastError
+from benchsel.recommend.forecast import check_curve, fit_curve, images_needed
+from benchsel.recommend.learning_curves import curves_from_trials, price_per_image
 from benchsel.store import ResultsStore, TrialRecord
 from benchsel.suite import LabellingPrices, PriceRange
 
@@ -294,10 +288,10 @@ def test_cli_published_coco_curve_predicts_its_next_size(benchsel, tmp_path: Pat
 
 
 def test_report_learning_curve_shows_forecast_band_target_and_backtest(tmp_path: Path) -> None:
-    from benchsel.report import figures
+    from benchsel.report.figures.learning import learning_curves
 
     with ResultsStore(_store(tmp_path / "r.sqlite")) as store:
-        fig = figures.learning_curves(store.trials(), "detection", target=0.6)
+        fig = learning_curves(store.trials(), "detection", target=0.6)
     assert fig is not None
     names = [t.get("name", "") for t in fig["data"]]
     assert "rtmdet-tiny: power_law fit" in names or any("fit" in n for n in names)

@@ -492,7 +492,7 @@ def test_new_sections_in_headless_chromium(tmp_path):
 def test_different_heads_of_one_family_are_not_a_backbone_sweep():
     """YOLOv8-n and RTMDet-tiny are both family yolo but different heads (the catalog's
     ``head``): nothing to compare; two RetinaNet backbones are."""
-    from benchsel.report.figures import backbone_groups
+    from benchsel.report.figures.backbones import backbone_groups
 
     yolo = [_trial("yolov8-n", "yolo", "detection"), _trial("rtmdet-tiny", "yolo", "detection")]
     assert backbone_groups(yolo, "detection") == {}
@@ -503,3 +503,39 @@ def test_different_heads_of_one_family_are_not_a_backbone_sweep():
     groups = backbone_groups(yolo + retina, "detection")
     assert list(groups) == ["retinanet"]
     assert sorted(b for _, b in groups["retinanet"]) == ["EfficientNet-B3", "ResNet-50"]
+
+
+def _failed_only_store(tmp_path, suite: dict):
+    """A store whose only detection trial failed: the report's recommendation is the prior,
+    where a budget in dollars becomes GPU-hours at the run's price."""
+    from benchsel.store import TrialRecord
+
+    path = tmp_path / f"priced-{len(list(tmp_path.iterdir()))}.sqlite"
+    with ResultsStore(path) as store:
+        store.start_run("priced", suite, {}, {})
+        store.save_trial(
+            TrialRecord(
+                hash="f", suite_name="priced", arch_id="rtmdet-tiny", family="yolo",
+                task="detection", variant="default", loss=None, data_fraction=1.0, seed=0,
+                spec={}, status="failed", error="RuntimeError: boom",
+            )
+        )  # fmt: skip
+    return path
+
+
+def test_a_usd_budget_is_priced_at_the_runs_gpu_hour_as_on_the_console(tmp_path, benchsel):
+    """$100 at the run's $10 a GPU-hour is 10 GPU-hours: a limited budget (<= 24 h). At the
+    2.5 default it would be 40 hours and a different row of the decision table."""
+    budget = {"constraints": {"gpu_budget_usd": 100}}
+    priced = _failed_only_store(tmp_path, {**budget, "cost": {"gpu_hour_usd": 10.0}})
+    page = _page(priced)
+    assert "limited GPU budget" in page and "here yolov8-n" in page
+    console = benchsel(
+        "recommend", "--task", "detection", "--results", str(priced),
+        "--gpu-budget-usd", "100", "--json",
+    ).report()  # fmt: skip
+    assert console["recommended"]["id"] == "yolov8-n"
+    assert console["reasons"][0] in page.replace("&#39;", "'")
+    default = _page(_failed_only_store(tmp_path, budget))
+    assert "limited GPU budget" not in default
+    assert "highest accuracy, no latency constraint" in default
