@@ -160,7 +160,7 @@ def stock_schedule_epochs(arch: Architecture) -> int:
     (U-Net's 160k iterations at batch 16 on Cityscapes' 2,975 images: 861 epochs)."""
     from mmengine.config import Config
 
-    from benchsel.adapters.train.training import base_batch_size
+    from benchsel.adapters.train.train_config import base_batch_size
 
     cfg = Config.fromfile(str(arch.config_path()))
     loop = cfg.get("train_cfg") or {}

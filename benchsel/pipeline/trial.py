@@ -204,7 +204,8 @@ def _fine_tune(
 ) -> None:
     """Train through mmengine's Runner; record the curves, training cost and conditions."""
     from benchsel.adapters.train.hooks import ValCurve
-    from benchsel.adapters.train.training import class_weights_from_pixels, train
+    from benchsel.adapters.train.train_config import class_weights_from_pixels
+    from benchsel.adapters.train.training import train
 
     iterations = _iterations(spec, prepared)
     class_weight = None

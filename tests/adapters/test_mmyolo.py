@@ -172,7 +172,8 @@ def test_yolov8_trains_through_mmyolos_pipeline_and_switches_stage(prepared, tmp
     and fires at the same fraction of a 26-iteration budget."""
     from mmengine.hooks import Hook
 
-    from benchsel.adapters.train.training import build_train_config, train
+    from benchsel.adapters.train.train_config import build_train_config
+    from benchsel.adapters.train.training import train
 
     model = _model("yolov8-n", prepared)
     parts = build_train_config(

@@ -3,6 +3,7 @@
 - ``LossRecorder``: records the loss curve, publishes progress, enforces the wall-clock cap.
 - ``StageSwitch``: a stock config's late-training pipeline switch, at the same budget fraction.
 - ``ValCurve``: scores the model being trained a few times, for the validation curve.
+- ``CudaMemoryTracker``: the running peak of CUDA memory, read after every iteration.
 """
 
 from __future__ import annotations

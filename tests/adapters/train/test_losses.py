@@ -130,7 +130,7 @@ def test_edge_weighted_ce_is_the_weighted_mean_over_labelled_pixels(band):
 def test_boundary_config_builds_the_loss_through_mmseg():
     from mmseg.registry import MODELS
 
-    from benchsel.adapters.train.training import semantic_loss
+    from benchsel.adapters.train.train_config import semantic_loss
 
     main, aux = semantic_loss("boundary", aux=False), semantic_loss("boundary", aux=True)
     assert main[0]["band_px"] == BOUNDARY_BAND_PX and main[0]["edge_weight"] == BOUNDARY_EDGE_WEIGHT
@@ -183,7 +183,8 @@ def test_boundary_loss_trains_unet(tmp_path):
 @pytest.mark.parametrize("loss", ["ce", "weighted_ce", "dice_ce", "focal"])
 def test_every_loss_variant_trains(loss, tmp_path):
     from benchsel.adapters import ClassSpec, build_model
-    from benchsel.adapters.train.training import class_weights_from_pixels, train
+    from benchsel.adapters.train.train_config import class_weights_from_pixels
+    from benchsel.adapters.train.training import train
     from benchsel.pipeline.layout import RunLayout
     from benchsel.pipeline.prepare import prepare
     from benchsel.suite import parse_suite

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchsel.adapters.train.training import (
+from benchsel.adapters.train.train_config import (
     base_batch_size,
     class_weights_from_pixels,
     scale_sizes,
