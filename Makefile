@@ -16,7 +16,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	bash scripts/install_browser.sh
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check benchsel tests benchmarks scripts

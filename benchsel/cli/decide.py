@@ -101,7 +101,7 @@ def recommend_cmd(
     }
     if margin is not None:
         flags["margin"] = margin
-    suite = run["suite"] if run is not None else None
+    suite = run.suite if run is not None else None
     inputs = recommendation_inputs(suite, flags, gpu_hour_usd, runtime)
     rec = recommend_with(trials, task, inputs)
     if as_json:
@@ -158,8 +158,8 @@ def forecast(
     assert results_file is not None
     with open_store(results_file, must_exist=True) as store:
         trials = store.trials()
-        run = store.latest_run() or {}
-    prices = recommendation_inputs(run.get("suite")).prices
+        run = store.latest_run()
+    prices = recommendation_inputs(run.suite if run else None).prices
     answers = forecast_trials(trials, [task] if task else TASKS, at, target, prices)
     if not answers:
         raise BenchselError(f"{results_file} has no successful trials with labelled images")

@@ -26,8 +26,8 @@ def report(
 
     if out is None:
         with open_store(file, must_exist=True) as store:
-            run = store.latest_run() or {}
-        stored = (run.get("suite") or {}).get("report")
+            run = store.latest_run()
+        stored = (run.suite if run else {}).get("report")
         out = Path(stored) if stored else default_report_path(file.stem)
     typer.echo(f"wrote {write_report(file, out)}")
 

@@ -49,10 +49,11 @@ def build_report(store: ResultsStore) -> str:
     from plotly.offline import get_plotlyjs
 
     trials = store.trials()
-    run = store.latest_run() or {}
-    inputs = recommendation_inputs(run.get("suite"))
-    race = (run.get("dataset") or {}).get("race")
-    prepared = (run.get("dataset") or {}).get("prepared", {})
+    run = store.latest_run()
+    dataset = run.dataset if run else {}
+    inputs = recommendation_inputs(run.suite if run else None)
+    race = dataset.get("race")
+    prepared = dataset.get("prepared", {})
     tasks = sorted({t.task for t in trials})
     figs = PageFigures()
     sections = [
@@ -72,7 +73,7 @@ def build_report(store: ResultsStore) -> str:
     )
     env_j2 = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     return env_j2.from_string(template_text).render(
-        suite_name=run.get("suite_name", store.path.stem),
+        suite_name=run.suite_name if run else store.path.stem,
         store_path=str(store.path),
         generated=time.strftime("%Y-%m-%d %H:%M"),
         sections=sections,
@@ -81,7 +82,7 @@ def build_report(store: ResultsStore) -> str:
         failed=[t for t in trials if t.status != "ok"],
         conditions=conditions_rows(trials),
         what_timed=what_is_timed(trials),
-        environment=run.get("environment", {}),
+        environment=run.environment if run else {},
         dataset=prepared,
         cost_plot=cost_plot,
         tta_parts=tta_parts,

@@ -15,7 +15,7 @@ from typing import Any
 from benchsel.errors import BenchselError
 from benchsel.formatting import finite_or_none
 from benchsel.store.migrations import applied_migrations, migrate
-from benchsel.store.records import TrialRecord, _trial_from_row, _trial_row, metric_unit
+from benchsel.store.records import RunRecord, TrialRecord, _trial_from_row, _trial_row, metric_unit
 
 
 class StoreLockedError(BenchselError):
@@ -210,21 +210,22 @@ class ResultsStore:
             for row in cur.fetchall()
         ]
 
-    def latest_run(self) -> dict[str, Any] | None:
+    def latest_run(self) -> RunRecord | None:
+        """The last ``benchsel run`` on this store (None before any)."""
         row = self.conn.execute(
             "SELECT suite_name, suite_json, started, finished, environment_json, dataset_json "
             "FROM runs ORDER BY id DESC LIMIT 1"
         ).fetchone()
         if row is None:
             return None
-        return {
-            "suite_name": row[0],
-            "suite": json.loads(row[1]),
-            "started": row[2],
-            "finished": row[3],
-            "environment": json.loads(row[4] or "{}"),
-            "dataset": json.loads(row[5] or "{}"),
-        }
+        return RunRecord(
+            suite_name=row[0],
+            suite=json.loads(row[1]),
+            started=row[2],
+            finished=row[3],
+            environment=json.loads(row[4] or "{}"),
+            dataset=json.loads(row[5] or "{}"),
+        )
 
     def integrity_ok(self) -> bool:
         return self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

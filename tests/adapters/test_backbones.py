@@ -50,7 +50,7 @@ def test_trains_two_iterations_and_predicts(arch_id, prepared, tmp_path):
 
     arch = load_catalog().get(arch_id)
     task = arch.primary_task
-    size = max((128, 128), arch.min_input_size)
+    size = max((64, 64), arch.min_input_size)  # small: 2 iterations take seconds
     model = build_model(arch, class_spec(prepared, task), input_size=size)
     before = {k: v.clone() for k, v in model.model.state_dict().items()}
     result = train(

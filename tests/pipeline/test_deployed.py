@@ -8,7 +8,7 @@ import math
 import pytest
 import yaml
 
-from benchsel.pipeline.executors import SubprocessExecutor
+from benchsel.pipeline.executors import LocalExecutor
 from benchsel.pipeline.run import run_suite
 from benchsel.report import write_report
 from benchsel.store import ResultsStore
@@ -52,7 +52,7 @@ def test_tta_and_onnxruntime_end_to_end(tmp_path):
             }
         )
     )
-    summary = run_suite(load_suite(suite_file), executor=SubprocessExecutor(900))
+    summary = run_suite(load_suite(suite_file), executor=LocalExecutor())
     with ResultsStore(summary.store_path) as store:
         trials = {t.arch_id: t for t in store.trials()}
     assert {t.status for t in trials.values()} == {"ok"}, {

@@ -101,7 +101,9 @@ def test_seeds_go_only_to_the_undecided(tmp_path):
     assert seeds["a"] > 1 and seeds["b"] > 1
     assert summary.ran == sum(seeds.values())
     with ResultsStore(summary.store_path) as store:
-        race = store.latest_run()["dataset"]["race"]  # type: ignore[index]
+        run = store.latest_run()
+        assert run is not None
+        race = run.dataset["race"]
     rounds = race["rounds"]
     assert rounds[0]["seeds"] == {"a": 1, "b": 1, "c": 1}
     assert all("c" not in r["added"] for r in rounds)

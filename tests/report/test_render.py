@@ -137,7 +137,7 @@ def test_real_report_in_headless_chromium(tmp_path):
     from playwright.sync_api import sync_playwright
 
     from benchsel.data.sample import generate_sample
-    from benchsel.pipeline.executors import SubprocessExecutor
+    from benchsel.pipeline.executors import LocalExecutor
     from benchsel.pipeline.run import run_suite
     from benchsel.suite import parse_suite
 
@@ -166,7 +166,7 @@ def test_real_report_in_headless_chromium(tmp_path):
             "output": str(tmp_path / "out"),
         }
     )
-    summary = run_suite(suite, executor=SubprocessExecutor(600))
+    summary = run_suite(suite, executor=LocalExecutor())
     assert not summary.failed
     report = write_report(summary.store_path, tmp_path / "report.html")
 

@@ -146,3 +146,23 @@ def test_a_store_from_before_gets_the_table_by_name(tmp_path):
         assert store.applied_migrations[-1] == "m003_val_predictions"
         store.save_trial(_record("a", val_predictions=b"x"))
         assert store.trials()[0].val_predictions == b"x"
+
+
+def test_latest_run_is_a_typed_record_with_what_the_run_added(tmp_path):
+    from benchsel.store import RunRecord
+
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        assert store.latest_run() is None
+        store.start_run("first", {"name": "first"}, {"torch": "1"}, {"prepared": {"n": 1}})
+        run_id = store.start_run("second", {"name": "second"}, {"torch": "2"}, {})
+        store.annotate_latest_run("race", {"rounds": 2})
+        store.finish_run(run_id)
+        run = store.latest_run()
+    assert isinstance(run, RunRecord)
+    assert (run.suite_name, run.suite, run.environment) == (
+        "second",
+        {"name": "second"},
+        {"torch": "2"},
+    )
+    assert run.dataset == {"race": {"rounds": 2}}
+    assert run.started is not None and run.finished is not None and run.finished >= run.started
