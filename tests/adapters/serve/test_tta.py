@@ -253,18 +253,14 @@ def rtmdet():
 
 
 @pytest.fixture(scope="module")
-def sample_val(tmp_path_factory):
-    """Four generated 128x128 scenes (the sample data's validation set)."""
+def calibrated(tmp_path_factory):
+    """Four generated 128x128 scenes, their RGB images and an RTMDet calibrated on them: boxes
+    of real size and spread scores, so that NMS merges the views and an AP is far from 0."""
     from benchsel.data.sample import generate_sample
 
-    return generate_sample(tmp_path_factory.mktemp("sample"), images=4, size=128)
-
-
-@pytest.fixture(scope="module")
-def rtmdet_real(sample_val):
-    """RTMDet calibrated on ``sample_val``: boxes of real size, spread scores, so that NMS
-    merges overlapping boxes of the two views and an AP is far from 0."""
-    return rtmdet_with_real_boxes([read_rgb(im.file) for im in sample_val.images])
+    val = generate_sample(tmp_path_factory.mktemp("sample"), images=4, size=128)
+    images = [read_rgb(im.file) for im in val.images]
+    return val, images, rtmdet_with_real_boxes(images)
 
 
 def _flip_merge_by_hand(model, image):
@@ -302,12 +298,13 @@ def _flip_merge_by_hand(model, image):
 
 
 @pytest.mark.slow
-def test_flip_tta_equals_an_independent_batched_nms_of_plain_and_mirrored(rtmdet_real, sample_val):
+def test_flip_tta_equals_an_independent_batched_nms_of_plain_and_mirrored(calibrated):
     """On boxes of real size, where NMS removes boxes of one view that overlap the other's."""
-    tta = build_tta(rtmdet_real, flip_only=True)
+    _, images, model = calibrated
+    tta = build_tta(model, flip_only=True)
     assert tta.views == 2 and tta.setting["source"] == FALLBACK_SOURCE
-    for image in (read_rgb(im.file) for im in sample_val.images):
-        expected, given, kept = _flip_merge_by_hand(rtmdet_real, image)
+    for image in images:
+        expected, given, kept = _flip_merge_by_hand(model, image)
         assert 0 < kept < given  # NMS merged the views
         (pred,) = tta.predict([image])
         assert len(pred) == len(expected) > 0
@@ -433,23 +430,18 @@ def test_measure_speed_times_every_view(rtmdet, rgb_image):
 
 
 @pytest.mark.slow
-def test_evaluate_model_scores_the_tta_merge(rtmdet_real, sample_val):
+def test_evaluate_model_scores_the_tta_merge(calibrated):
     """The ground truth is the by-hand merge's 10 most confident detections per image: the TTA
     model scores what that merge scores, far above 0 (below 1 only as one image's false
-    positives outscore another's ground truth); the plain model, without the mirrored view,
-    scores clearly lower on it."""
+    positives outscore another's ground truth); the plain model scores clearly lower on it."""
     from types import SimpleNamespace
 
     from benchsel.evaluation.driver import evaluate_model
 
-    def by_hand(image):
-        return _flip_merge_by_hand(rtmdet_real, image)[0]
-
-    val = labelled_by(by_hand, sample_val, ranks=range(10))
-    merge = SimpleNamespace(predict=lambda images: [by_hand(image) for image in images])
-    expected = evaluate_model(merge, "detection", val).metrics["bbox_AP"]
-    scored = evaluate_model(build_tta(rtmdet_real, flip_only=True), "detection", val).metrics
-    assert scored["bbox_AP"] == pytest.approx(expected, abs=1e-6)
-    assert scored["bbox_AP"] > 0.5
-    plain = evaluate_model(rtmdet_real, "detection", val).metrics["bbox_AP"]
-    assert plain < scored["bbox_AP"] - 0.1
+    sample_val, _, model = calibrated
+    by_hand = SimpleNamespace(predict=lambda ims: [_flip_merge_by_hand(model, im)[0] for im in ims])
+    val = labelled_by(lambda image: by_hand.predict([image])[0], sample_val, ranks=range(10))
+    expected = evaluate_model(by_hand, "detection", val).metrics["bbox_AP"]
+    scored = evaluate_model(build_tta(model, flip_only=True), "detection", val).metrics["bbox_AP"]
+    assert scored == pytest.approx(expected, abs=1e-6) and scored > 0.5
+    assert evaluate_model(model, "detection", val).metrics["bbox_AP"] < scored - 0.1
