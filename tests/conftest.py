@@ -18,24 +18,6 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 BENCHSEL = Path(sys.executable).parent / "benchsel"
 
 
-# ---------------------------------------------------------------- parallel workers
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    """Under pytest-xdist (``make test`` runs ``-n auto``) each worker gets its share of the
-    cores: torch in the worker, and the benchsel processes it starts, would otherwise each run
-    one thread per core and the workers would fight over them."""
-    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
-    if not workers:
-        return
-    threads = max(1, (os.cpu_count() or 1) // int(workers))
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[name] = str(threads)
-    import torch
-
-    torch.set_num_threads(threads)
-
-
 # ---------------------------------------------------------------- the console script
 
 
